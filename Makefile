@@ -1,0 +1,25 @@
+# The two entry points of the README: `make demo` (the main job) and
+# `make test` (everything CI runs). The other targets are their steps.
+.PHONY: demo test bed vectors lint unit-and-integration chart-lint
+
+demo:
+	cargo run --release --bin dv-tui
+
+test: bed vectors lint unit-and-integration chart-lint
+
+bed:
+	tests/bed/setup
+
+vectors: bed
+	tests/bed/vectors
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --all-targets --locked -- -D warnings
+	test -z "$$(gofmt -l tests/bed/go)" || { gofmt -l tests/bed/go; exit 1; }
+
+unit-and-integration: bed vectors
+	cargo test --all-targets --locked
+
+chart-lint: bed
+	tests/chart-lint

@@ -1,0 +1,9 @@
+//! dv-pod: the library behind `dv-sidecar`, `dv-tui` and `kubectl-dv`.
+//!
+//! Each module owns one domain; the binaries in `src/bin/` are thin shells
+//! over it so that the sidecar, the wizard and the plugin share one model.
+
+pub mod tui;
+
+/// The product version, reported by every binary and sent as User-Agent.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,356 @@
+//! The test bed: real etcd, kube-apiserver and kube-controller-manager built
+//! by `tests/bed/setup`, started once per test binary on 127.0.0.1 with free
+//! ports in a temp dir.
+//!
+//! Everything the bed starts dies with the test binary: children get
+//! `PR_SET_PDEATHSIG` from a thread that lives as long as the process (so a
+//! crash or SIGKILL of the test binary still takes them down), and an
+//! `atexit` handler kills them and removes the temp dir on a normal exit,
+//! whether the tests passed or failed.
+
+use std::{
+    fs,
+    io::Write,
+    net::TcpListener,
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Mutex, OnceLock, mpsc},
+    time::{Duration, Instant},
+};
+
+use k8s_openapi::api::{authentication::v1::TokenRequest, core::v1::ServiceAccount};
+use kube::{Api, Client, Config, api::PostParams, config::AuthInfo};
+
+/// The command that builds every binary the bed needs.
+pub const SETUP_COMMAND: &str = "tests/bed/setup";
+
+const ADMIN_TOKEN_USER: &str = "bed-admin";
+
+/// Path of a binary built by the test bed. Panics with the command that
+/// builds it, so a missing bed is a loud failure, never a silent skip.
+pub fn bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("DV_BED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".bed"));
+    let path = dir.join("bin").join(name);
+    assert!(
+        path.is_file(),
+        "test bed binary {} is missing; build it with `{SETUP_COMMAND}` (or `make test`)",
+        path.display()
+    );
+    path
+}
+
+/// A running control plane.
+pub struct Bed {
+    /// `https://127.0.0.1:<port>` of kube-apiserver.
+    pub server: String,
+    /// Admin kubeconfig (system:masters), for helm and kubectl.
+    pub kubeconfig: PathBuf,
+    ca_der: Vec<u8>,
+    admin_token: String,
+}
+
+/// The bed of this test binary, started on first use.
+pub fn bed() -> &'static Bed {
+    static BED: OnceLock<Bed> = OnceLock::new();
+    BED.get_or_init(start)
+}
+
+struct Started {
+    pids: Vec<u32>,
+    dir: Option<PathBuf>,
+}
+
+static STARTED: Mutex<Started> = Mutex::new(Started { pids: Vec::new(), dir: None });
+
+extern "C" fn stop_everything() {
+    let Ok(mut started) = STARTED.lock() else { return };
+    // Reverse order: the controller-manager and apiserver go before etcd.
+    for pid in started.pids.drain(..).rev() {
+        // SAFETY: plain syscalls on pids this module started.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && unsafe { libc::kill(pid as i32, 0) } == 0 {
+            let mut status = 0;
+            unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) };
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        unsafe {
+            libc::kill(pid as i32, libc::SIGKILL);
+            libc::waitpid(pid as i32, std::ptr::null_mut(), 0);
+        }
+    }
+    if let Some(dir) = started.dir.take() {
+        let _ = fs::remove_dir_all(dir);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start() -> Bed {
+    let etcd = bin("etcd");
+    let apiserver = bin("kube-apiserver");
+    let controller_manager = bin("kube-controller-manager");
+    let dir = tempfile::Builder::new().prefix("dv-bed-").tempdir().unwrap().keep();
+    STARTED.lock().unwrap().dir = Some(dir.clone());
+    // SAFETY: registering a plain extern "C" function.
+    unsafe { libc::atexit(stop_everything) };
+
+    let pki = Pki::generate(&dir);
+    let admin_token = random_token();
+    fs::write(dir.join("tokens.csv"), format!("{admin_token},{ADMIN_TOKEN_USER},{ADMIN_TOKEN_USER},system:masters\n"))
+        .unwrap();
+
+    let etcd_port = free_port();
+    let etcd_peer_port = free_port();
+    let api_port = free_port();
+    let server = format!("https://127.0.0.1:{api_port}");
+    let kubeconfig = dir.join("admin.kubeconfig");
+    write_kubeconfig(&kubeconfig, &server, &pki.ca_pem, &admin_token);
+
+    let etcd_url = format!("http://127.0.0.1:{etcd_port}");
+    let etcd_peer = format!("http://127.0.0.1:{etcd_peer_port}");
+    let d = |name: &str| dir.join(name).display().to_string();
+    let commands: Vec<(&str, Command)> = vec![
+        ("etcd", {
+            let mut c = Command::new(&etcd);
+            c.args([
+                "--name=bed",
+                &format!("--data-dir={}", d("etcd")),
+                &format!("--listen-client-urls={etcd_url}"),
+                &format!("--advertise-client-urls={etcd_url}"),
+                &format!("--listen-peer-urls={etcd_peer}"),
+                &format!("--initial-advertise-peer-urls={etcd_peer}"),
+                &format!("--initial-cluster=bed={etcd_peer}"),
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ]);
+            c
+        }),
+        ("kube-apiserver", {
+            let mut c = Command::new(&apiserver);
+            c.args([
+                &format!("--etcd-servers={etcd_url}"),
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                &format!("--secure-port={api_port}"),
+                &format!("--cert-dir={}", d("apiserver-certs")),
+                &format!("--tls-cert-file={}", d("serving.crt")),
+                &format!("--tls-private-key-file={}", d("serving.key")),
+                &format!("--client-ca-file={}", d("ca.crt")),
+                &format!("--token-auth-file={}", d("tokens.csv")),
+                "--authorization-mode=RBAC",
+                "--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,PodSecurity,LimitRanger,ResourceQuota,DefaultStorageClass",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                &format!("--service-account-key-file={}", d("sa.key")),
+                &format!("--service-account-signing-key-file={}", d("sa.key")),
+                "--service-cluster-ip-range=10.96.0.0/16",
+                "--allow-privileged=false",
+                "--profiling=false",
+                "--v=1",
+            ]);
+            c
+        }),
+        ("kube-controller-manager", {
+            let mut c = Command::new(&controller_manager);
+            c.args([
+                &format!("--kubeconfig={}", kubeconfig.display()),
+                &format!("--authentication-kubeconfig={}", kubeconfig.display()),
+                &format!("--authorization-kubeconfig={}", kubeconfig.display()),
+                "--bind-address=127.0.0.1",
+                &format!("--secure-port={}", free_port()),
+                &format!("--cert-dir={}", d("controller-manager-certs")),
+                "--leader-elect=false",
+                &format!("--service-account-private-key-file={}", d("sa.key")),
+                &format!("--root-ca-file={}", d("ca.crt")),
+                "--use-service-account-credentials=false",
+                "--controllers=*",
+                "--profiling=false",
+                "--v=1",
+            ]);
+            c
+        }),
+    ];
+
+    // The children must outlive the thread that forks them (PR_SET_PDEATHSIG
+    // fires when that thread exits), so they are spawned from a thread that
+    // parks for the rest of the process.
+    let (tx, rx) = mpsc::channel();
+    let log_dir = dir.clone();
+    std::thread::Builder::new()
+        .name("test-bed".into())
+        .spawn(move || {
+            for (name, command) in commands {
+                let result = spawn_logged(name, command, &log_dir);
+                let failed = result.is_err();
+                tx.send((name, result)).unwrap();
+                if failed {
+                    return;
+                }
+            }
+            loop {
+                std::thread::park();
+            }
+        })
+        .unwrap();
+    for _ in 0..3 {
+        let (name, result) = rx.recv().expect("test bed thread died");
+        let child = result.unwrap_or_else(|e| panic!("test bed: cannot start {name}: {e}"));
+        STARTED.lock().unwrap().pids.push(child.id());
+        // The Child handle is dropped on purpose: the process is owned by
+        // `stop_everything`, which signals and reaps it by pid.
+        std::mem::forget(child);
+    }
+
+    let bed = Bed { server, kubeconfig, ca_der: pki.ca_der, admin_token };
+    bed.wait_until_ready(&dir);
+    bed
+}
+
+fn spawn_logged(name: &str, mut command: Command, dir: &Path) -> std::io::Result<Child> {
+    let log = fs::File::create(dir.join(format!("{name}.log")))?;
+    command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    // SAFETY: prctl is async-signal-safe and touches only this child.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command.spawn()
+}
+
+fn log_tail(dir: &Path, name: &str) -> String {
+    let text = fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+impl Bed {
+    /// A client with cluster-admin rights.
+    pub async fn client(&self) -> Client {
+        self.client_with(|auth| auth.token = Some(self.admin_token.clone().into()))
+    }
+
+    /// A client that authenticates as a ServiceAccount with a token minted
+    /// by the real TokenRequest API, so RBAC applies exactly as in a pod.
+    pub async fn client_as_service_account(&self, namespace: &str, name: &str) -> Client {
+        let token = self.mint_token(namespace, name).await;
+        self.client_with(|auth| auth.token = Some(token.into()))
+    }
+
+    /// A token for a ServiceAccount from the TokenRequest API.
+    pub async fn mint_token(&self, namespace: &str, name: &str) -> String {
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.client().await, namespace);
+        let request = TokenRequest {
+            spec: k8s_openapi::api::authentication::v1::TokenRequestSpec {
+                audiences: vec!["https://kubernetes.default.svc.cluster.local".into()],
+                expiration_seconds: Some(3600),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let issued = accounts
+            .create_token_request(name, &PostParams::default(), &request)
+            .await
+            .unwrap_or_else(|e| panic!("minting a token for {namespace}/{name}: {e}"));
+        issued.status.expect("TokenRequest without status").token
+    }
+
+    fn client_with(&self, set_auth: impl FnOnce(&mut AuthInfo)) -> Client {
+        let mut config = Config::new(self.server.parse().unwrap());
+        config.root_cert = Some(vec![self.ca_der.clone()]);
+        config.default_namespace = "default".into();
+        set_auth(&mut config.auth_info);
+        Client::try_from(config).expect("kube client for the test bed")
+    }
+
+    fn wait_until_ready(&self, dir: &Path) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let client = self.client().await;
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                let pids = STARTED.lock().unwrap().pids.clone();
+                for (pid, name) in pids.iter().zip(["etcd", "kube-apiserver", "kube-controller-manager"]) {
+                    let mut status = 0;
+                    if unsafe { libc::waitpid(*pid as i32, &mut status, libc::WNOHANG) } == *pid as i32 {
+                        panic!("test bed: {name} exited during start-up:\n{}", log_tail(dir, name));
+                    }
+                }
+                // Ready means: the apiserver passes /readyz and the
+                // controller-manager has created the default ServiceAccount.
+                let ready = client
+                    .request_text(http::Request::get("/readyz").body(Vec::new()).unwrap())
+                    .await
+                    .is_ok_and(|body| body.trim() == "ok");
+                let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
+                if ready && accounts.get_opt("default").await.ok().flatten().is_some() {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "test bed not ready after 120 s\n--- kube-apiserver ---\n{}\n--- kube-controller-manager ---\n{}",
+                    log_tail(dir, "kube-apiserver"),
+                    log_tail(dir, "kube-controller-manager")
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+    }
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 24];
+    fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes)).unwrap();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn write_kubeconfig(path: &Path, server: &str, ca_pem: &str, token: &str) {
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: bed\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\n\
+         users:\n- name: admin\n  user:\n    token: {token}\ncontexts:\n- name: bed\n  context:\n    cluster: bed\n    user: admin\n    namespace: default\n\
+         current-context: bed\n"
+    );
+    let mut file = fs::OpenOptions::new().create_new(true).write(true).open(path).unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+/// The bed's certificates: a CA, the apiserver's serving certificate for
+/// 127.0.0.1, and the ServiceAccount token signing key.
+struct Pki {
+    ca_pem: String,
+    ca_der: Vec<u8>,
+}
+
+impl Pki {
+    fn generate(dir: &Path) -> Pki {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(DnType::CommonName, "dv-pod test bed CA");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+
+        let mut serving = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+        serving.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+        let serving_key = KeyPair::generate().unwrap();
+        let serving_cert = serving.signed_by(&serving_key, &ca).unwrap();
+
+        fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
+        fs::write(dir.join("serving.crt"), serving_cert.pem()).unwrap();
+        fs::write(dir.join("serving.key"), serving_key.serialize_pem()).unwrap();
+        fs::write(dir.join("sa.key"), KeyPair::generate().unwrap().serialize_pem()).unwrap();
+        Pki { ca_pem: ca.pem(), ca_der: ca.der().to_vec() }
+    }
+}

@@ -1,0 +1,5 @@
+//! Shared helpers for integration tests. Each test binary that declares
+//! `mod support;` gets its own test bed on first use.
+#![allow(dead_code)] // Each test binary uses a different subset.
+
+pub mod bed;

@@ -52,10 +52,24 @@ pub struct Bed {
     admin_token: String,
 }
 
-/// The bed of this test binary, started on first use.
+/// The bed of this test binary, started on first use. A failed start is
+/// remembered, so every later test fails with the same reason instead of
+/// starting another bed.
 pub fn bed() -> &'static Bed {
-    static BED: OnceLock<Bed> = OnceLock::new();
-    BED.get_or_init(start)
+    static BED: OnceLock<Result<Bed, String>> = OnceLock::new();
+    let started = BED.get_or_init(|| {
+        std::panic::catch_unwind(start).map_err(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "test bed start-up panicked".into())
+        })
+    });
+    match started {
+        Ok(bed) => bed,
+        Err(reason) => panic!("{reason}"),
+    }
 }
 
 struct Started {
@@ -148,7 +162,7 @@ fn start() -> Bed {
                 "--authorization-mode=RBAC",
                 "--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,PodSecurity,LimitRanger,ResourceQuota,DefaultStorageClass",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                &format!("--service-account-key-file={}", d("sa.key")),
+                &format!("--service-account-key-file={}", d("sa.pub")),
                 &format!("--service-account-signing-key-file={}", d("sa.key")),
                 "--service-cluster-ip-range=10.96.0.0/16",
                 "--allow-privileged=false",
@@ -230,7 +244,8 @@ fn spawn_logged(name: &str, mut command: Command, dir: &Path) -> std::io::Result
 
 fn log_tail(dir: &Path, name: &str) -> String {
     let text = fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
+    // Start-up flag dumps bury the error; leave them out.
+    let lines: Vec<&str> = text.lines().filter(|line| !line.contains("] FLAG: ")).collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
@@ -273,7 +288,15 @@ impl Bed {
         Client::try_from(config).expect("kube client for the test bed")
     }
 
+    /// Blocks until the bed serves. It runs on a thread of its own because
+    /// the first caller is usually inside a test's tokio runtime.
     fn wait_until_ready(&self, dir: &Path) {
+        std::thread::scope(|scope| {
+            scope.spawn(|| self.wait_until_ready_on_this_thread(dir)).join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+
+    fn wait_until_ready_on_this_thread(&self, dir: &Path) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let client = self.client().await;
@@ -350,7 +373,9 @@ impl Pki {
         fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
         fs::write(dir.join("serving.crt"), serving_cert.pem()).unwrap();
         fs::write(dir.join("serving.key"), serving_key.serialize_pem()).unwrap();
-        fs::write(dir.join("sa.key"), KeyPair::generate().unwrap().serialize_pem()).unwrap();
+        let service_account_key = KeyPair::generate().unwrap();
+        fs::write(dir.join("sa.key"), service_account_key.serialize_pem()).unwrap();
+        fs::write(dir.join("sa.pub"), service_account_key.public_key_pem()).unwrap();
         Pki { ca_pem: ca.pem(), ca_der: ca.der().to_vec() }
     }
 }

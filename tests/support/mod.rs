@@ -3,3 +3,4 @@
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 pub mod bed;
+pub mod vectors;

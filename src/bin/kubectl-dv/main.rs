@@ -1,11 +1,10 @@
-//! `kubectl-dv`: the kubectl plugin (`kubectl dv ...`).
+//! `kubectl-dv`: the kubectl plugin (`kubectl dv ...`). Logic lives in
+//! `dv_pod::cli::kubectl_dv`.
+
+use std::process::ExitCode;
 
 use clap::Parser;
 
-#[derive(Parser)]
-#[command(name = "kubectl-dv", version = dv_pod::VERSION, about = "Install and follow a dv-pod distributed validator")]
-struct Cli {}
-
-fn main() {
-    Cli::parse();
+fn main() -> ExitCode {
+    dv_pod::cli::kubectl_dv::run(dv_pod::cli::kubectl_dv::Cli::parse())
 }

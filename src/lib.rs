@@ -4,6 +4,7 @@
 //! over it so that the sidecar, the wizard and the plugin share one model.
 
 pub mod cli;
+pub mod definition;
 pub mod enr;
 pub mod tui;
 

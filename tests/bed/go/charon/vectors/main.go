@@ -52,10 +52,12 @@ type enrVector struct {
 }
 
 // verdict is what Charon's `dkg` says about a definition file: it unmarshals
-// it, then verifies the hashes, then the signatures (dkg/disk.go).
+// it, verifies the hashes, then the signatures (dkg/disk.go), and later
+// refuses a fork version that names no known network (dkg/dkg.go).
 type verdict struct {
 	Valid bool `json:"valid"`
-	// Stage is where Charon stopped: "parse", "hashes", "signatures" or "".
+	// Stage is where Charon stopped: "parse", "hashes", "signatures",
+	// "network" or "".
 	Stage string `json:"stage"`
 	Error string `json:"error"`
 }
@@ -184,6 +186,9 @@ func charonVerdict(raw []byte) verdict {
 	// no-op runner: a signature that does not recover fails ERC-1271 too.
 	if err := def.VerifySignatures(eth1wrap.NewDefaultEthClientRunner("")); err != nil {
 		return verdict{Stage: "signatures", Error: err.Error()}
+	}
+	if _, err := eth2util.ForkVersionToNetwork(def.ForkVersion); err != nil {
+		return verdict{Stage: "network", Error: err.Error()}
 	}
 	return verdict{Valid: true}
 }

@@ -6,6 +6,9 @@
 pub mod cli;
 pub mod definition;
 pub mod enr;
+pub mod logging;
+pub mod obol_api;
+pub mod sidecar;
 pub mod tui;
 
 /// The product version, reported by every binary and sent as User-Agent.

@@ -1,11 +1,9 @@
-//! `dv-sidecar`: the in-pod program (ENR job, DKG init container, key import).
+//! `dv-sidecar`: the in-pod program. Logic lives in `dv_pod::sidecar`.
+
+use std::process::ExitCode;
 
 use clap::Parser;
 
-#[derive(Parser)]
-#[command(name = "dv-sidecar", version = dv_pod::VERSION, about = "In-pod helper for dv-pod")]
-struct Cli {}
-
-fn main() {
-    Cli::parse();
+fn main() -> ExitCode {
+    dv_pod::sidecar::run(dv_pod::sidecar::Cli::parse())
 }

@@ -1,0 +1,444 @@
+//! The Obol API client: operator invites (paged), definitions by config
+//! hash, and locks. Every call has a timeout, a capped body, and retries with
+//! backoff for what retrying can fix; everything else is a named error.
+
+use std::{collections::HashSet, time::Duration};
+
+use reqwest::{StatusCode, header};
+use serde_json::Value;
+use url::Url;
+
+use super::retry::RetryPolicy;
+use crate::definition::{Definition, DefinitionError, invite::OperatorAddress};
+
+/// Client settings; the chart's `charon.dkgSidecar.*` values map onto them.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// e.g. `https://api.obol.tech`, with or without a trailing slash or path.
+    pub base_url: Url,
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+    /// `limit` of each operator-page request.
+    pub page_limit: u32,
+    /// Bodies larger than this are refused (Charon caps definitions at 16 MB).
+    pub max_body_bytes: usize,
+}
+
+impl ClientConfig {
+    pub fn new(base_url: Url) -> Self {
+        ClientConfig {
+            base_url,
+            request_timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+            page_limit: 10,
+            max_body_bytes: 16 << 20,
+        }
+    }
+}
+
+/// What went wrong talking to the API.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    /// Worth retrying later: timeouts, connection failures, 5xx, 429,
+    /// truncated or non-JSON bodies.
+    #[error("Obol API {url}: {reason} (will retry)")]
+    Transient {
+        url: String,
+        kind: ErrorKind,
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// A 4xx that retrying will not fix (wrong endpoint, bad request, auth).
+    #[error(
+        "Obol API {url} answered {status}: {body} (check charon.dkgSidecar.apiEndpoint; retrying will not fix this)"
+    )]
+    Rejected {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("Obol API {url}: {reason}")]
+    Invalid { url: String, reason: String },
+}
+
+/// A coarse error class, for metrics and status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    Timeout,
+    Connect,
+    ServerError,
+    RateLimited,
+    Malformed,
+    TooLarge,
+    Rejected,
+    Paging,
+}
+
+impl ApiError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ApiError::Transient { .. })
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Transient { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ApiError::Transient { kind, .. } => *kind,
+            ApiError::Rejected { .. } => ErrorKind::Rejected,
+            ApiError::Invalid { .. } => ErrorKind::Paging,
+        }
+    }
+}
+
+/// A definition as listed by the API: parsed, or why it could not be.
+#[derive(Debug, Clone)]
+pub struct ListedDefinition {
+    /// The `config_hash` field as the API wrote it, if any.
+    pub config_hash: Option<String>,
+    pub parsed: Result<Definition, DefinitionError>,
+}
+
+impl ListedDefinition {
+    fn from_value(value: Value) -> Self {
+        let config_hash = value
+            .get("config_hash")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase);
+        ListedDefinition {
+            config_hash,
+            parsed: Definition::from_value(value),
+        }
+    }
+}
+
+/// One page of `GET /v1/definition/operator/{address}`, read tolerantly:
+/// the documented `{cluster_definitions, total_count, total_pages}` and the
+/// `has_next_page` / `next_page` variants seen in the wild.
+struct Page {
+    items: Vec<Value>,
+    total_pages: Option<u64>,
+    has_next_page: Option<bool>,
+    next_page_is_null: bool,
+}
+
+impl Page {
+    fn parse(body: Value, url: &str) -> Result<Page, ApiError> {
+        let malformed = |reason: &str| ApiError::Transient {
+            url: url.to_string(),
+            kind: ErrorKind::Malformed,
+            reason: reason.to_string(),
+            retry_after: None,
+        };
+        let Value::Object(mut map) = body else {
+            return Err(malformed("the page is not a JSON object"));
+        };
+        let items = match map.remove("cluster_definitions") {
+            Some(Value::Array(items)) => items,
+            None | Some(Value::Null) => Vec::new(),
+            Some(_) => return Err(malformed("cluster_definitions is not a list")),
+        };
+        Ok(Page {
+            items,
+            total_pages: map.get("total_pages").and_then(Value::as_u64),
+            has_next_page: map.get("has_next_page").and_then(Value::as_bool),
+            next_page_is_null: map.get("next_page").is_some_and(Value::is_null),
+        })
+    }
+
+    fn identity(&self) -> Vec<String> {
+        self.items.iter().map(item_identity).collect()
+    }
+}
+
+/// A definition's identity across pages: its config hash, or its text.
+fn item_identity(item: &Value) -> String {
+    item.get("config_hash")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_else(|| item.to_string())
+}
+
+/// A guard against a server whose paging never ends.
+const MAX_PAGES: u64 = 1000;
+
+/// The Obol API client.
+#[derive(Debug, Clone)]
+pub struct ObolApi {
+    http: reqwest::Client,
+    base: Url,
+    config: ClientConfig,
+}
+
+impl ObolApi {
+    pub fn new(config: ClientConfig) -> Self {
+        let mut base = config.base_url.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout)
+            .user_agent(format!("dv-pod/{}", crate::VERSION))
+            .build()
+            .expect("a reqwest client with rustls and a timeout always builds");
+        ObolApi { http, base, config }
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// Every definition that names `operator`, across all pages, each once.
+    /// An unknown operator (404) has no invites yet: an empty list.
+    pub async fn definitions_for_operator(
+        &self,
+        operator: &OperatorAddress,
+    ) -> Result<Vec<ListedDefinition>, ApiError> {
+        let path = format!("v1/definition/operator/{operator}");
+        let fetch = |page: u64| {
+            let path = path.clone();
+            async move {
+                let query = format!("{path}?page={page}&limit={}", self.config.page_limit);
+                let url = self.url(&query);
+                match self.get_json(&query).await? {
+                    None => Ok(None),
+                    Some(body) => Page::parse(body, url.as_str()).map(Some),
+                }
+            }
+        };
+
+        // Is the first page 0 or 1? Servers differ: a 1-based one may refuse
+        // page 0, answer it empty, or answer it as page 1. Asking for both
+        // tells them apart without skipping a page.
+        let first = match fetch(0).await {
+            Err(ApiError::Rejected {
+                status: 400 | 422, ..
+            }) => None,
+            other => other?,
+        };
+        let second = fetch(1).await?;
+        let (mut pages, mut index, one_based) = match (first, second) {
+            (None, None) => return Ok(Vec::new()),
+            (Some(p0), None) => (vec![p0], 0, false),
+            (None, Some(p1)) => (vec![p1], 1, true),
+            (Some(p0), Some(p1)) if p0.items.is_empty() && !p1.items.is_empty() => {
+                (vec![p1], 1, true)
+            }
+            (Some(p0), Some(p1)) if !p0.items.is_empty() && p0.identity() == p1.identity() => {
+                (vec![p1], 1, true)
+            }
+            (Some(p0), Some(p1)) => (vec![p0, p1], 1, false),
+        };
+
+        let mut seen = HashSet::new();
+        let mut listed = Vec::new();
+        let mut absorb = |page: &Page, listed: &mut Vec<ListedDefinition>| {
+            let mut new = 0;
+            for item in &page.items {
+                if seen.insert(item_identity(item)) {
+                    listed.push(ListedDefinition::from_value(item.clone()));
+                    new += 1;
+                }
+            }
+            new
+        };
+        for page in &pages {
+            absorb(page, &mut listed);
+        }
+        loop {
+            let last = pages.last().expect("at least one page");
+            let more = if last.items.is_empty()
+                || last.has_next_page == Some(false)
+                || last.next_page_is_null
+            {
+                false
+            } else if let Some(total) = last.total_pages {
+                if one_based {
+                    index < total
+                } else {
+                    index + 1 < total
+                }
+            } else {
+                last.has_next_page == Some(true)
+                    || last.items.len() as u64 >= self.config.page_limit as u64
+            };
+            if !more {
+                return Ok(listed);
+            }
+            index += 1;
+            if index >= MAX_PAGES {
+                return Err(ApiError::Invalid {
+                    url: self.url(&path).to_string(),
+                    reason: format!("paging did not end after {MAX_PAGES} pages"),
+                });
+            }
+            let Some(page) = fetch(index).await? else {
+                return Ok(listed);
+            };
+            let new = absorb(&page, &mut listed);
+            // A server that ignores `page` repeats itself forever; without a
+            // page count, a page with nothing new is where we stop.
+            if new == 0 && page.total_pages.is_none() && page.has_next_page.is_none() {
+                return Ok(listed);
+            }
+            pages = vec![page];
+        }
+    }
+
+    /// `GET /v1/definition/{config_hash}`; `None` when the API has none.
+    pub async fn definition(
+        &self,
+        config_hash: &str,
+    ) -> Result<Option<ListedDefinition>, ApiError> {
+        Ok(self
+            .get_json(&format!("v1/definition/{config_hash}"))
+            .await?
+            .map(ListedDefinition::from_value))
+    }
+
+    /// `GET /v1/lock/{lock_hash}`: the lock JSON, or `None`.
+    pub async fn lock_by_hash(&self, lock_hash: &str) -> Result<Option<Value>, ApiError> {
+        self.get_json(&format!("v1/lock/{lock_hash}")).await
+    }
+
+    /// `GET /v1/lock/configHash/{config_hash}`: the lock JSON, or `None`.
+    pub async fn lock_by_config_hash(&self, config_hash: &str) -> Result<Option<Value>, ApiError> {
+        self.get_json(&format!("v1/lock/configHash/{config_hash}"))
+            .await
+    }
+
+    fn url(&self, path_and_query: &str) -> Url {
+        self.base
+            .join(path_and_query)
+            .expect("API paths are valid relative URLs")
+    }
+
+    /// GET with retries for transient failures, honouring `Retry-After`.
+    async fn get_json(&self, path_and_query: &str) -> Result<Option<Value>, ApiError> {
+        let mut backoff = self.config.retry.backoff();
+        loop {
+            match self.get_once(path_and_query).await {
+                Err(error)
+                    if error.is_retryable()
+                        && backoff.attempt() + 1 < self.config.retry.attempts_per_call =>
+                {
+                    let delay = error
+                        .retry_after()
+                        .unwrap_or_default()
+                        .max(backoff.next_delay());
+                    tracing::debug!(%error, ?delay, "retrying Obol API request");
+                    tokio::time::sleep(delay).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn get_once(&self, path_and_query: &str) -> Result<Option<Value>, ApiError> {
+        let url = self.url(path_and_query);
+        let transient =
+            |kind: ErrorKind, reason: String, retry_after: Option<Duration>| ApiError::Transient {
+                url: url.to_string(),
+                kind,
+                reason,
+                retry_after,
+            };
+        let request_error = |e: reqwest::Error| {
+            let kind = if e.is_timeout() {
+                ErrorKind::Timeout
+            } else {
+                ErrorKind::Connect
+            };
+            transient(kind, format!("request failed: {e}"), None)
+        };
+        let mut response = self
+            .http
+            .get(url.clone())
+            .header(header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(request_error)?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(request_error)? {
+            if body.len() + chunk.len() > self.config.max_body_bytes {
+                return Err(transient(
+                    ErrorKind::TooLarge,
+                    format!(
+                        "the response is larger than {} bytes",
+                        self.config.max_body_bytes
+                    ),
+                    None,
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let excerpt = || String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+
+        match status {
+            StatusCode::NOT_FOUND => return Ok(None),
+            StatusCode::TOO_MANY_REQUESTS => {
+                return Err(transient(
+                    ErrorKind::RateLimited,
+                    "rate limited (429)".into(),
+                    retry_after,
+                ));
+            }
+            s if s.is_server_error() => {
+                return Err(transient(
+                    ErrorKind::ServerError,
+                    format!("server error {s}: {}", excerpt()),
+                    retry_after,
+                ));
+            }
+            s if s.is_client_error() => {
+                return Err(ApiError::Rejected {
+                    url: url.to_string(),
+                    status: s.as_u16(),
+                    body: excerpt(),
+                });
+            }
+            s if !s.is_success() => {
+                return Err(transient(
+                    ErrorKind::ServerError,
+                    format!("unexpected status {s}"),
+                    retry_after,
+                ));
+            }
+            _ => {}
+        }
+        if !content_type.is_empty() && !content_type.contains("json") {
+            return Err(transient(
+                ErrorKind::Malformed,
+                format!("expected JSON but the content type is {content_type:?}"),
+                None,
+            ));
+        }
+        serde_json::from_slice(&body).map(Some).map_err(|e| {
+            transient(
+                ErrorKind::Malformed,
+                format!("the body is not complete JSON: {e}"),
+                None,
+            )
+        })
+    }
+}

@@ -29,8 +29,7 @@ struct Vector {
 
 /// Our verdict on one vector: parse failures count as invalid.
 fn our_verdict(vector: &Vector) -> Result<(), String> {
-    let def =
-        Definition::from_value(vector.definition.clone()).map_err(|e| format!("parse: {e}"))?;
+    let def = Definition::from_value(vector.definition.clone()).map_err(|e| format!("parse: {e}"))?;
     let report = verify(&def);
     match report.first_failure() {
         None => Ok(()),
@@ -40,11 +39,7 @@ fn our_verdict(vector: &Vector) -> Result<(), String> {
 
 fn assert_agrees_with_charon(file: &str, minimum: usize) {
     let all: Vec<Vector> = vectors::load(file);
-    assert!(
-        all.len() >= minimum,
-        "{file}: expected at least {minimum} vectors, found {}",
-        all.len()
-    );
+    assert!(all.len() >= minimum, "{file}: expected at least {minimum} vectors, found {}", all.len());
     let disagreements: Vec<String> = all
         .iter()
         .filter_map(|v| {
@@ -74,22 +69,11 @@ fn assert_agrees_with_charon(file: &str, minimum: usize) {
 fn every_signed_definition_of_every_version_and_network_verifies_with_charons_hashes() {
     assert_agrees_with_charon("definitions.json", 77);
     for vector in vectors::load::<Vec<Vector>>("definitions.json") {
-        assert!(
-            vector.charon.valid,
-            "{}: Charon itself rejects a generated definition",
-            vector.name
-        );
+        assert!(vector.charon.valid, "{}: Charon itself rejects a generated definition", vector.name);
         let def = Definition::from_value(vector.definition.clone()).unwrap();
+        assert_eq!(Some(def.config_hash_hex()), vector.config_hash, "{}", vector.name);
         assert_eq!(
-            Some(def.config_hash_hex()),
-            vector.config_hash,
-            "{}",
-            vector.name
-        );
-        assert_eq!(
-            dv_pod::definition::ssz::definition_hash(&def)
-                .map(|h| format!("0x{}", hex::encode(h)))
-                .ok(),
+            dv_pod::definition::ssz::definition_hash(&def).map(|h| format!("0x{}", hex::encode(h))).ok(),
             vector.definition_hash,
             "{}",
             vector.name
@@ -109,17 +93,9 @@ fn unsigned_definitions_from_charon_create_dkg_verify_like_charon_says() {
 
 #[test]
 fn the_document_is_kept_byte_for_byte_including_unknown_fields() {
-    let mut vector = vectors::load::<Vec<Vector>>("definitions.json")
-        .pop()
-        .unwrap();
+    let mut vector = vectors::load::<Vec<Vector>>("definitions.json").pop().unwrap();
     vector.definition["a_field_from_the_future"] = serde_json::json!({"kept": true});
     let def = Definition::from_value(vector.definition.clone()).unwrap();
-    assert_eq!(
-        serde_json::Value::Object(def.json().clone()),
-        vector.definition
-    );
-    assert!(
-        verify(&def).is_valid(),
-        "unknown fields are not hashed, as in Charon"
-    );
+    assert_eq!(serde_json::Value::Object(def.json().clone()), vector.definition);
+    assert!(verify(&def).is_valid(), "unknown fields are not hashed, as in Charon");
 }

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use dv_pod::enr::{EnrPrivateKey, EnrRecord, KEY_FILE_NAME};
 use serde::Deserialize;
-use support::{bed::bin, vectors};
+use support::{bed::bin, schema, vectors};
 
 #[derive(Deserialize)]
 struct EnrVector {
@@ -20,15 +20,9 @@ struct EnrVector {
 #[test]
 fn every_charon_key_gives_the_byte_identical_enr_public_key_and_peer_id() {
     let pairs: Vec<EnrVector> = vectors::load("enr.json");
-    assert!(
-        pairs.len() >= 50,
-        "expected at least 50 vectors, found {}",
-        pairs.len()
-    );
+    assert!(pairs.len() >= 50, "expected at least 50 vectors, found {}", pairs.len());
     for pair in pairs {
-        let record = EnrPrivateKey::from_charon_hex(&pair.private_key)
-            .unwrap()
-            .record();
+        let record = EnrPrivateKey::from_charon_hex(&pair.private_key).unwrap().record();
         assert_eq!(record.text(), pair.enr);
         assert_eq!(hex::encode(record.public_key_compressed()), pair.public_key);
         assert_eq!(record.peer_id(), pair.peer_id);
@@ -49,11 +43,7 @@ fn charon_enr_prints_our_enr_for_a_key_file_we_saved() {
         .arg(format!("--data-dir={}", data_dir.path().display()))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "charon enr failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "charon enr failed: {}", String::from_utf8_lossy(&out.stderr));
     let printed = String::from_utf8(out.stdout).unwrap();
     assert_eq!(printed.trim(), key.record().text());
 }
@@ -66,17 +56,10 @@ fn we_load_a_key_file_that_charon_created() {
         .arg(format!("--data-dir={}", data_dir.path().display()))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "charon create enr failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "charon create enr failed: {}", String::from_utf8_lossy(&out.stderr));
     let printed = String::from_utf8(out.stdout).unwrap();
     let key = EnrPrivateKey::load(&data_dir.path().join(KEY_FILE_NAME)).unwrap();
-    assert!(
-        printed.contains(key.record().text()),
-        "charon printed:\n{printed}"
-    );
+    assert!(printed.contains(key.record().text()), "charon printed:\n{printed}");
 }
 
 #[test]
@@ -87,24 +70,13 @@ fn kubectl_dv_enr_prints_the_enr_of_a_key_file_as_text_and_json() {
     key.save_new(&path).unwrap();
     let plugin = env!("CARGO_BIN_EXE_kubectl-dv");
 
-    let text = Command::new(plugin)
-        .args(["enr", "--key-file"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let text = Command::new(plugin).args(["enr", "--key-file"]).arg(&path).output().unwrap();
     assert!(text.status.success());
-    assert_eq!(
-        String::from_utf8(text.stdout).unwrap().trim(),
-        key.record().text()
-    );
+    assert_eq!(String::from_utf8(text.stdout).unwrap().trim(), key.record().text());
 
-    let json = Command::new(plugin)
-        .args(["enr", "--json", "--key-file"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let json = Command::new(plugin).args(["enr", "--json", "--key-file"]).arg(&path).output().unwrap();
     let document: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(document["schema"], "dv-pod.enr/v1");
+    schema::assert_matches("enr.v1", &document);
     assert_eq!(document["enr"], key.record().text());
     assert_eq!(document["peer_id"], key.record().peer_id());
     assert!(!String::from_utf8_lossy(&json.stdout).contains(key.to_charon_hex().as_str()));
@@ -117,15 +89,8 @@ fn kubectl_dv_enr_on_a_malformed_key_file_exits_2_and_names_the_problem() {
     std::fs::write(&path, "0xnot-a-key\n").unwrap();
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 
-    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-dv"))
-        .args(["enr", "--key-file"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-dv")).args(["enr", "--key-file"]).arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        stderr.contains("64 lower-case hex") && stderr.contains("0x prefix"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("64 lower-case hex") && stderr.contains("0x prefix"), "{stderr}");
 }

@@ -28,20 +28,15 @@ struct Vector {
 }
 
 fn signed(name: &str) -> Vector {
-    vectors::load::<Vec<Vector>>("definitions.json")
-        .into_iter()
-        .find(|v| v.name == name)
-        .unwrap()
+    vectors::load::<Vec<Vector>>("definitions.json").into_iter().find(|v| v.name == name).unwrap()
 }
 
 fn node_of(vector: &Vector, slot: usize, network: Network) -> OurNode {
     let operator = &vector.operators[slot];
     OurNode {
         operator: operator.address.parse().unwrap(),
-        enr: EnrPrivateKey::from_charon_hex(&operator.enr_private_key)
-            .unwrap()
-            .record(),
-        network,
+        enr: Some(EnrPrivateKey::from_charon_hex(&operator.enr_private_key).unwrap().record()),
+        network: Some(network),
         target_config_hash: None,
     }
 }
@@ -65,13 +60,7 @@ fn without_signatures_of(document: &Value, slots: &[usize]) -> Value {
 fn a_fully_signed_definition_is_ready_for_every_operator() {
     let vector = signed("v1.10.0/hoodi");
     for slot in 0..4 {
-        assert_eq!(
-            classify(
-                &parse(&vector.definition),
-                &node_of(&vector, slot, Network::Hoodi)
-            ),
-            Invite::Ready
-        );
+        assert_eq!(classify(&parse(&vector.definition), &node_of(&vector, slot, Network::Hoodi)), Invite::Ready);
     }
 }
 
@@ -79,9 +68,7 @@ fn a_fully_signed_definition_is_ready_for_every_operator() {
 fn a_definition_without_our_address_is_not_for_us() {
     let vector = signed("v1.10.0/hoodi");
     let mut us = node_of(&vector, 0, Network::Hoodi);
-    us.operator = "0x000000000000000000000000000000000000dEaD"
-        .parse()
-        .unwrap();
+    us.operator = "0x000000000000000000000000000000000000dEaD".parse().unwrap();
     assert_eq!(classify(&parse(&vector.definition), &us), Invite::NotForUs);
 }
 
@@ -89,14 +76,8 @@ fn a_definition_without_our_address_is_not_for_us() {
 fn a_definition_for_another_network_is_reported_with_both_networks() {
     let vector = signed("v1.10.0/sepolia");
     assert_eq!(
-        classify(
-            &parse(&vector.definition),
-            &node_of(&vector, 1, Network::Hoodi)
-        ),
-        Invite::WrongNetwork {
-            definition: Some(Network::Sepolia),
-            ours: Network::Hoodi
-        }
+        classify(&parse(&vector.definition), &node_of(&vector, 1, Network::Hoodi)),
+        Invite::WrongNetwork { definition: Some(Network::Sepolia), ours: Network::Hoodi }
     );
 }
 
@@ -106,17 +87,9 @@ fn a_target_config_hash_excludes_every_other_definition() {
     let mut us = node_of(&vector, 1, Network::Hoodi);
     let target = "0x".to_string() + &"ab".repeat(32);
     us.target_config_hash = Some(target.clone());
-    assert_eq!(
-        classify(&parse(&vector.definition), &us),
-        Invite::NotTarget { target }
-    );
+    assert_eq!(classify(&parse(&vector.definition), &us), Invite::NotTarget { target });
 
-    us.target_config_hash = Some(
-        parse(&vector.definition)
-            .config_hash_hex()
-            .to_uppercase()
-            .replace("0X", "0x"),
-    );
+    us.target_config_hash = Some(parse(&vector.definition).config_hash_hex().to_uppercase().replace("0X", "0x"));
     assert_eq!(classify(&parse(&vector.definition), &us), Invite::Ready);
 }
 
@@ -129,10 +102,7 @@ fn while_others_have_not_signed_we_wait_and_name_them() {
         Invite::WaitingForOthers {
             signed: 2,
             total: 4,
-            missing: vec![
-                vector.operators[2].address.clone(),
-                vector.operators[3].address.clone()
-            ]
+            missing: vec![vector.operators[2].address.clone(), vector.operators[3].address.clone()]
         }
     );
 }
@@ -141,18 +111,12 @@ fn while_others_have_not_signed_we_wait_and_name_them() {
 fn before_our_operator_accepts_we_are_awaiting_our_signature() {
     let vector = signed("v1.10.0/hoodi");
     let partial = without_signatures_of(&vector.definition, &[1, 2]);
-    assert_eq!(
-        classify(&parse(&partial), &node_of(&vector, 1, Network::Hoodi)),
-        Invite::AwaitingOurSignature
-    );
+    assert_eq!(classify(&parse(&partial), &node_of(&vector, 1, Network::Hoodi)), Invite::AwaitingOurSignature);
 }
 
 fn assert_invalid_because(invite: Invite, expected: &str) {
     match invite {
-        Invite::Invalid { reason } => assert!(
-            reason.contains(expected),
-            "reason {reason:?} lacks {expected:?}"
-        ),
+        Invite::Invalid { reason } => assert!(reason.contains(expected), "reason {reason:?} lacks {expected:?}"),
         other => panic!("expected Invalid ({expected}), got {other:?}"),
     }
 }
@@ -161,9 +125,7 @@ fn assert_invalid_because(invite: Invite, expected: &str) {
 fn a_changed_withdrawal_address_is_invalid_even_with_fresh_hashes() {
     let tampered: Vec<Value> = vectors::load::<Vec<Value>>("tampered.json")
         .into_iter()
-        .filter(|v| {
-            v["base"] == "v1.10.0/hoodi" && v["field"] == "validators[0].withdrawal_address"
-        })
+        .filter(|v| v["base"] == "v1.10.0/hoodi" && v["field"] == "validators[0].withdrawal_address")
         .map(|v| v["definition"].clone())
         .collect();
     assert_eq!(tampered.len(), 2, "stale-hash and rehashed variants");
@@ -178,21 +140,15 @@ fn a_changed_withdrawal_address_is_invalid_even_with_fresh_hashes() {
 fn our_address_registered_with_another_enr_is_invalid_and_says_so() {
     let vector = signed("v1.10.0/hoodi");
     let mut us = node_of(&vector, 1, Network::Hoodi);
-    us.enr = EnrPrivateKey::generate().unwrap().record();
-    assert_invalid_because(
-        classify(&parse(&vector.definition), &us),
-        "not with this node's ENR",
-    );
+    us.enr = Some(EnrPrivateKey::generate().unwrap().record());
+    assert_invalid_because(classify(&parse(&vector.definition), &us), "not with this node's ENR");
 }
 
 #[test]
 fn a_version_charon_cannot_run_a_dkg_for_is_invalid() {
     let vector = signed("v1.5.0/hoodi");
     assert_invalid_because(
-        classify(
-            &parse(&vector.definition),
-            &node_of(&vector, 0, Network::Hoodi),
-        ),
+        classify(&parse(&vector.definition), &node_of(&vector, 0, Network::Hoodi)),
         "v1.6.0 or later",
     );
 }
@@ -202,15 +158,9 @@ fn duplicate_operators_and_an_out_of_range_threshold_are_named() {
     let vector = signed("v1.10.0/hoodi");
     let mut duplicate = vector.definition.clone();
     duplicate["operators"][3]["address"] = duplicate["operators"][2]["address"].clone();
-    assert_invalid_because(
-        classify(&parse(&duplicate), &node_of(&vector, 0, Network::Hoodi)),
-        "more than once",
-    );
+    assert_invalid_because(classify(&parse(&duplicate), &node_of(&vector, 0, Network::Hoodi)), "more than once");
 
     let mut threshold = vector.definition.clone();
     threshold["threshold"] = json!(5);
-    assert_invalid_because(
-        classify(&parse(&threshold), &node_of(&vector, 0, Network::Hoodi)),
-        "threshold 5",
-    );
+    assert_invalid_because(classify(&parse(&threshold), &node_of(&vector, 0, Network::Hoodi)), "threshold 5");
 }

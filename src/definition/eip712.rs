@@ -16,13 +16,7 @@ sol! {
 }
 
 fn domain(network: Network) -> Eip712Domain {
-    Eip712Domain::new(
-        Some("Obol".into()),
-        Some("1".into()),
-        Some(U256::from(network.chain_id())),
-        None,
-        None,
-    )
+    Eip712Domain::new(Some("Obol".into()), Some("1".into()), Some(U256::from(network.chain_id())), None, None)
 }
 
 /// The digest an operator signs to approve the configuration. v1.3 used the
@@ -32,27 +26,18 @@ pub fn operator_config_digest(def: &Definition, network: Network) -> B256 {
     if def.version == DefinitionVersion::V1_3 {
         ConfigHash { config_hash: hash }.eip712_signing_hash(&domain(network))
     } else {
-        OperatorConfigHash {
-            operator_config_hash: hash,
-        }
-        .eip712_signing_hash(&domain(network))
+        OperatorConfigHash { operator_config_hash: hash }.eip712_signing_hash(&domain(network))
     }
 }
 
 /// The digest an operator signs to bind their exact ENR string.
 pub fn enr_digest(enr: &str, network: Network) -> B256 {
-    ENR {
-        enr: enr.to_string(),
-    }
-    .eip712_signing_hash(&domain(network))
+    ENR { enr: enr.to_string() }.eip712_signing_hash(&domain(network))
 }
 
 /// The digest the creator signs.
 pub fn creator_config_digest(def: &Definition, network: Network) -> B256 {
-    CreatorConfigHash {
-        creator_config_hash: def.config_hash_hex(),
-    }
-    .eip712_signing_hash(&domain(network))
+    CreatorConfigHash { creator_config_hash: def.config_hash_hex() }.eip712_signing_hash(&domain(network))
 }
 
 /// Why a signature yields no address.
@@ -68,22 +53,14 @@ pub enum SignatureError {
 
 /// The address that produced a 65-byte R||S||V signature over `digest`.
 pub fn recover_signer(digest: B256, signature: &[u8]) -> Result<Address, SignatureError> {
-    let bytes: &[u8; 65] = signature
-        .try_into()
-        .map_err(|_| SignatureError::Length(signature.len()))?;
+    let bytes: &[u8; 65] = signature.try_into().map_err(|_| SignatureError::Length(signature.len()))?;
     let parity = match bytes[64] {
         0 | 27 => false,
         1 | 28 => true,
         other => return Err(SignatureError::RecoveryId(other)),
     };
-    let signature = Signature::new(
-        U256::from_be_slice(&bytes[..32]),
-        U256::from_be_slice(&bytes[32..64]),
-        parity,
-    );
-    signature
-        .recover_address_from_prehash(&digest)
-        .map_err(|_| SignatureError::Unrecoverable)
+    let signature = Signature::new(U256::from_be_slice(&bytes[..32]), U256::from_be_slice(&bytes[32..64]), parity);
+    signature.recover_address_from_prehash(&digest).map_err(|_| SignatureError::Unrecoverable)
 }
 
 /// Signs `digest` with an operator's Ethereum key as wallets do for EIP-712:
@@ -112,23 +89,11 @@ mod tests {
         let key = k256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
         let digest = enr_digest("enr:-example", Network::Hoodi);
         let mut signature = sign(digest, &key);
-        assert_eq!(
-            recover_signer(digest, &signature),
-            Ok(address_of(key.verifying_key()))
-        );
+        assert_eq!(recover_signer(digest, &signature), Ok(address_of(key.verifying_key())));
         signature[64] -= 27;
-        assert_eq!(
-            recover_signer(digest, &signature),
-            Ok(address_of(key.verifying_key()))
-        );
+        assert_eq!(recover_signer(digest, &signature), Ok(address_of(key.verifying_key())));
         signature[64] = 5;
-        assert_eq!(
-            recover_signer(digest, &signature),
-            Err(SignatureError::RecoveryId(5))
-        );
-        assert_eq!(
-            recover_signer(digest, &signature[..64]),
-            Err(SignatureError::Length(64))
-        );
+        assert_eq!(recover_signer(digest, &signature), Err(SignatureError::RecoveryId(5)));
+        assert_eq!(recover_signer(digest, &signature[..64]), Err(SignatureError::Length(64)));
     }
 }

@@ -98,10 +98,7 @@ pub enum DefinitionError {
     #[error("unsupported definition version {0:?}: Charon v1.10 reads v1.0.0 to v1.10.0")]
     UnsupportedVersion(String),
     #[error("field {field}: expected {expected}")]
-    FieldType {
-        field: String,
-        expected: &'static str,
-    },
+    FieldType { field: String, expected: &'static str },
     #[error("field {field}: not valid hex ({value:?})")]
     Hex { field: String, value: String },
     #[error("field {field}: not valid base64")]
@@ -163,8 +160,7 @@ impl Definition {
     /// for its version: missing or null fields are empty, wrong types and
     /// malformed hex are errors.
     pub fn from_json(bytes: &[u8]) -> Result<Self, DefinitionError> {
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| DefinitionError::Json(e.to_string()))?;
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| DefinitionError::Json(e.to_string()))?;
         Self::from_value(value)
     }
 
@@ -174,25 +170,18 @@ impl Definition {
         };
         let doc = Fields(&json);
         let version_text = doc.string("version")?;
-        let version = DefinitionVersion::parse(&version_text)
-            .ok_or(DefinitionError::UnsupportedVersion(version_text))?;
+        let version =
+            DefinitionVersion::parse(&version_text).ok_or(DefinitionError::UnsupportedVersion(version_text))?;
         // v1.0 and v1.1 were written by Go's default []byte encoding (base64).
         let bytes = |fields: &Fields, key: &str, prefix: &str| {
-            if version <= DefinitionVersion::V1_1 {
-                fields.base64(key, prefix)
-            } else {
-                fields.eth_hex(key, prefix)
-            }
+            if version <= DefinitionVersion::V1_1 { fields.base64(key, prefix) } else { fields.eth_hex(key, prefix) }
         };
 
         let mut operators = Vec::new();
         for (i, item) in doc.array("operators")?.iter().enumerate() {
             let prefix = format!("operators[{i}].");
             let Value::Object(map) = item else {
-                return Err(DefinitionError::FieldType {
-                    field: format!("operators[{i}]"),
-                    expected: "an object",
-                });
+                return Err(DefinitionError::FieldType { field: format!("operators[{i}]"), expected: "an object" });
             };
             let op = Fields(map);
             operators.push(Operator {
@@ -214,10 +203,7 @@ impl Definition {
                 }
                 None | Some(Value::Null) => Creator::default(),
                 Some(_) => {
-                    return Err(DefinitionError::FieldType {
-                        field: "creator".into(),
-                        expected: "an object",
-                    });
+                    return Err(DefinitionError::FieldType { field: "creator".into(), expected: "an object" });
                 }
             }
         } else {
@@ -248,10 +234,7 @@ impl Definition {
                 });
             }
             if listed.len() as i64 != num_validators {
-                return Err(DefinitionError::ValidatorCount {
-                    num_validators,
-                    listed: listed.len(),
-                });
+                return Err(DefinitionError::ValidatorCount { num_validators, listed: listed.len() });
             }
             listed
         };
@@ -262,10 +245,7 @@ impl Definition {
                 _ if text.is_empty() => Vec::new(),
                 Some(bytes) if bytes.len() == 4 => bytes,
                 _ => {
-                    return Err(DefinitionError::Hex {
-                        field: "fork_version".into(),
-                        value: text,
-                    });
+                    return Err(DefinitionError::Hex { field: "fork_version".into(), value: text });
                 }
             }
         } else {
@@ -294,11 +274,7 @@ impl Definition {
             } else {
                 String::new()
             },
-            target_gas_limit: if version >= DefinitionVersion::V1_10 {
-                doc.uint("target_gas_limit")?
-            } else {
-                0
-            },
+            target_gas_limit: if version >= DefinitionVersion::V1_10 { doc.uint("target_gas_limit")? } else { 0 },
             compounding: version >= DefinitionVersion::V1_10 && doc.bool("compounding")?,
             config_hash: bytes(&doc, "config_hash", "")?,
             definition_hash: bytes(&doc, "definition_hash", "")?,
@@ -351,40 +327,30 @@ impl Fields<'_> {
         match self.get(key) {
             None => Ok(String::new()),
             Some(Value::String(s)) => Ok(s.clone()),
-            Some(_) => Err(DefinitionError::FieldType {
-                field: format!("{prefix}{key}"),
-                expected: "a string",
-            }),
+            Some(_) => Err(DefinitionError::FieldType { field: format!("{prefix}{key}"), expected: "a string" }),
         }
     }
 
     fn int(&self, key: &str) -> Result<i64, DefinitionError> {
         match self.get(key) {
             None => Ok(0),
-            Some(v) => v.as_i64().ok_or(DefinitionError::FieldType {
-                field: key.into(),
-                expected: "an integer",
-            }),
+            Some(v) => v.as_i64().ok_or(DefinitionError::FieldType { field: key.into(), expected: "an integer" }),
         }
     }
 
     fn uint(&self, key: &str) -> Result<u64, DefinitionError> {
         match self.get(key) {
             None => Ok(0),
-            Some(v) => v.as_u64().ok_or(DefinitionError::FieldType {
-                field: key.into(),
-                expected: "an unsigned integer",
-            }),
+            Some(v) => {
+                v.as_u64().ok_or(DefinitionError::FieldType { field: key.into(), expected: "an unsigned integer" })
+            }
         }
     }
 
     fn bool(&self, key: &str) -> Result<bool, DefinitionError> {
         match self.get(key) {
             None => Ok(false),
-            Some(v) => v.as_bool().ok_or(DefinitionError::FieldType {
-                field: key.into(),
-                expected: "true or false",
-            }),
+            Some(v) => v.as_bool().ok_or(DefinitionError::FieldType { field: key.into(), expected: "true or false" }),
         }
     }
 
@@ -392,19 +358,13 @@ impl Fields<'_> {
         match self.get(key) {
             None => Ok(&[]),
             Some(Value::Array(items)) => Ok(items),
-            Some(_) => Err(DefinitionError::FieldType {
-                field: key.into(),
-                expected: "an array",
-            }),
+            Some(_) => Err(DefinitionError::FieldType { field: key.into(), expected: "an array" }),
         }
     }
 
     fn eth_hex(&self, key: &str, prefix: &str) -> Result<Vec<u8>, DefinitionError> {
         let text = self.string_at(key, prefix)?;
-        hex_field(&text).ok_or(DefinitionError::Hex {
-            field: format!("{prefix}{key}"),
-            value: text,
-        })
+        hex_field(&text).ok_or(DefinitionError::Hex { field: format!("{prefix}{key}"), value: text })
     }
 
     fn base64(&self, key: &str, prefix: &str) -> Result<Vec<u8>, DefinitionError> {
@@ -412,24 +372,16 @@ impl Fields<'_> {
         let text = self.string_at(key, prefix)?;
         base64::engine::general_purpose::STANDARD
             .decode(text)
-            .map_err(|_| DefinitionError::Base64 {
-                field: format!("{prefix}{key}"),
-            })
+            .map_err(|_| DefinitionError::Base64 { field: format!("{prefix}{key}") })
     }
 
     /// Deposit amounts: Gwei as decimal strings (go-eth2-client's encoding).
     fn gwei_list(&self, key: &str) -> Result<Vec<u64>, DefinitionError> {
-        let wrong = || DefinitionError::FieldType {
-            field: key.into(),
-            expected: "a list of Gwei amounts as decimal strings",
-        };
+        let wrong =
+            || DefinitionError::FieldType { field: key.into(), expected: "a list of Gwei amounts as decimal strings" };
         self.array(key)?
             .iter()
-            .map(|item| {
-                item.as_str()
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .ok_or_else(wrong)
-            })
+            .map(|item| item.as_str().and_then(|s| s.parse::<u64>().ok()).ok_or_else(wrong))
             .collect()
     }
 }

@@ -66,16 +66,12 @@ impl Network {
 
     /// The network whose genesis fork version this is, if Charon knows it.
     pub fn from_fork_version(fork_version: &[u8]) -> Option<Network> {
-        Network::ALL
-            .into_iter()
-            .find(|n| n.genesis_fork_version() == fork_version)
+        Network::ALL.into_iter().find(|n| n.genesis_fork_version() == fork_version)
     }
 
     /// Parses a network name as operators type it (case-insensitive).
     pub fn from_name(name: &str) -> Option<Network> {
-        Network::ALL
-            .into_iter()
-            .find(|n| n.name().eq_ignore_ascii_case(name))
+        Network::ALL.into_iter().find(|n| n.name().eq_ignore_ascii_case(name))
     }
 }
 
@@ -92,14 +88,8 @@ mod tests {
     #[test]
     fn every_network_round_trips_through_its_fork_version_and_name() {
         for network in Network::ALL {
-            assert_eq!(
-                Network::from_fork_version(&network.genesis_fork_version()),
-                Some(network)
-            );
-            assert_eq!(
-                Network::from_name(&network.name().to_uppercase()),
-                Some(network)
-            );
+            assert_eq!(Network::from_fork_version(&network.genesis_fork_version()), Some(network));
+            assert_eq!(Network::from_name(&network.name().to_uppercase()), Some(network));
         }
         assert_eq!(Network::from_fork_version(&[0xde, 0xad, 0xbe, 0xef]), None);
     }

@@ -30,9 +30,7 @@ pub enum HashError {
     TooLong { field: &'static str, limit: usize },
     #[error("{field} is not a 0x-prefixed 20-byte hex address")]
     Address { field: &'static str },
-    #[error(
-        "all validators must share one fee recipient and one withdrawal address in definition {0}"
-    )]
+    #[error("all validators must share one fee recipient and one withdrawal address in definition {0}")]
     LegacyAddresses(&'static str),
 }
 
@@ -95,12 +93,7 @@ impl Hasher {
         }
     }
 
-    fn put_byte_list(
-        &mut self,
-        bytes: &[u8],
-        limit: usize,
-        field: &'static str,
-    ) -> Result<(), HashError> {
+    fn put_byte_list(&mut self, bytes: &[u8], limit: usize, field: &'static str) -> Result<(), HashError> {
         if bytes.len() > limit {
             return Err(HashError::TooLong { field, limit });
         }
@@ -111,12 +104,7 @@ impl Hasher {
     }
 
     /// Fixed-size bytes, left-padded with zeros to `n` as Charon's `putBytesN`.
-    fn put_bytes_n(
-        &mut self,
-        bytes: &[u8],
-        n: usize,
-        field: &'static str,
-    ) -> Result<(), HashError> {
+    fn put_bytes_n(&mut self, bytes: &[u8], n: usize, field: &'static str) -> Result<(), HashError> {
         if bytes.len() > n {
             return Err(HashError::TooLong { field, limit: n });
         }
@@ -159,9 +147,7 @@ impl Hasher {
     }
 
     fn root(self) -> [u8; 32] {
-        self.buf
-            .try_into()
-            .expect("a complete walk leaves exactly one 32-byte root")
+        self.buf.try_into().expect("a complete walk leaves exactly one 32-byte root")
     }
 }
 
@@ -197,18 +183,12 @@ fn merkleize(input: &[u8], limit: u64) -> [u8; 32] {
     if input.is_empty() {
         return zero_hashes[depth as usize];
     }
-    let mut layer: Vec<[u8; 32]> = input
-        .chunks(32)
-        .map(|c| c.try_into().expect("aligned to 32 bytes"))
-        .collect();
+    let mut layer: Vec<[u8; 32]> = input.chunks(32).map(|c| c.try_into().expect("aligned to 32 bytes")).collect();
     for zero in zero_hashes.iter().take(depth as usize) {
         if layer.len() % 2 == 1 {
             layer.push(*zero);
         }
-        layer = layer
-            .chunks(2)
-            .map(|pair| hash_pair(&pair[0], &pair[1]))
-            .collect();
+        layer = layer.chunks(2).map(|pair| hash_pair(&pair[0], &pair[1])).collect();
     }
     layer[0]
 }
@@ -225,9 +205,7 @@ fn address_bytes(address: &str, field: &'static str) -> Result<Vec<u8>, HashErro
 
 /// v1.0-v1.2: strings hashed as raw bytes, in the original field order.
 fn legacy(def: &Definition, h: &mut Hasher, config_only: bool) -> Result<(), HashError> {
-    let addresses = def
-        .legacy_validator_addresses()
-        .ok_or(HashError::LegacyAddresses(def.version.as_str()))?;
+    let addresses = def.legacy_validator_addresses().ok_or(HashError::LegacyAddresses(def.version.as_str()))?;
     let index = h.index();
     h.put_bytes(def.uuid.as_bytes());
     h.put_bytes(def.name.as_bytes());
@@ -247,10 +225,7 @@ fn legacy(def: &Definition, h: &mut Hasher, config_only: bool) -> Result<(), Has
         let start = h.index();
         h.put_bytes(operator.address.as_bytes());
         h.put_bytes(operator.enr.as_bytes());
-        if matches!(
-            def.version,
-            DefinitionVersion::V1_0 | DefinitionVersion::V1_1
-        ) {
+        if matches!(def.version, DefinitionVersion::V1_0 | DefinitionVersion::V1_1) {
             h.put_uint64(0); // the always-zero nonce of those versions
         }
         h.put_bytes(&operator.config_signature);
@@ -259,11 +234,7 @@ fn legacy(def: &Definition, h: &mut Hasher, config_only: bool) -> Result<(), Has
     }
     let count = def.operators.len() as u64;
     h.merkleize_with_mixin(operators, count, count);
-    let hash_timestamp = if config_only {
-        !def.timestamp.is_empty()
-    } else {
-        def.version != DefinitionVersion::V1_0
-    };
+    let hash_timestamp = if config_only { !def.timestamp.is_empty() } else { def.version != DefinitionVersion::V1_0 };
     if hash_timestamp {
         h.put_bytes(def.timestamp.as_bytes());
     }
@@ -272,20 +243,14 @@ fn legacy(def: &Definition, h: &mut Hasher, config_only: bool) -> Result<(), Has
 }
 
 fn v1_3_or_4(def: &Definition, h: &mut Hasher, config_only: bool) -> Result<(), HashError> {
-    let addresses = def
-        .legacy_validator_addresses()
-        .ok_or(HashError::LegacyAddresses(def.version.as_str()))?;
+    let addresses = def.legacy_validator_addresses().ok_or(HashError::LegacyAddresses(def.version.as_str()))?;
     let fee_recipient = address_bytes(&addresses.fee_recipient_address, "fee_recipient_address")?;
     let withdrawal = address_bytes(&addresses.withdrawal_address, "withdrawal_address")?;
     let index = h.index();
     put_header(def, h)?;
     h.put_bytes(&fee_recipient);
     h.put_bytes(&withdrawal);
-    h.put_byte_list(
-        def.dkg_algorithm.as_bytes(),
-        MAX_DKG_ALGORITHM,
-        "dkg_algorithm",
-    )?;
+    h.put_byte_list(def.dkg_algorithm.as_bytes(), MAX_DKG_ALGORITHM, "dkg_algorithm")?;
     h.put_bytes(&def.fork_version);
     let operators = h.index();
     for operator in &def.operators {
@@ -331,11 +296,7 @@ fn put_address20(h: &mut Hasher, address: &str, field: &'static str) -> Result<(
 fn v1_5_or_later(def: &Definition, h: &mut Hasher, config_only: bool) -> Result<(), HashError> {
     let index = h.index();
     put_header(def, h)?;
-    h.put_byte_list(
-        def.dkg_algorithm.as_bytes(),
-        MAX_DKG_ALGORITHM,
-        "dkg_algorithm",
-    )?;
+    h.put_byte_list(def.dkg_algorithm.as_bytes(), MAX_DKG_ALGORITHM, "dkg_algorithm")?;
     h.put_bytes_n(&def.fork_version, 4, "fork_version")?;
     let operators = h.index();
     for operator in &def.operators {
@@ -343,16 +304,8 @@ fn v1_5_or_later(def: &Definition, h: &mut Hasher, config_only: bool) -> Result<
         put_address20(h, &operator.address, "operators[].address")?;
         if !config_only {
             h.put_byte_list(operator.enr.as_bytes(), MAX_ENR, "operators[].enr")?;
-            h.put_bytes_n(
-                &operator.config_signature,
-                K1_SIGNATURE_LEN,
-                "operators[].config_signature",
-            )?;
-            h.put_bytes_n(
-                &operator.enr_signature,
-                K1_SIGNATURE_LEN,
-                "operators[].enr_signature",
-            )?;
+            h.put_bytes_n(&operator.config_signature, K1_SIGNATURE_LEN, "operators[].config_signature")?;
+            h.put_bytes_n(&operator.enr_signature, K1_SIGNATURE_LEN, "operators[].enr_signature")?;
         }
         h.merkleize(start);
     }
@@ -360,26 +313,14 @@ fn v1_5_or_later(def: &Definition, h: &mut Hasher, config_only: bool) -> Result<
     let creator = h.index();
     put_address20(h, &def.creator.address, "creator.address")?;
     if !config_only {
-        h.put_bytes_n(
-            &def.creator.config_signature,
-            K1_SIGNATURE_LEN,
-            "creator.config_signature",
-        )?;
+        h.put_bytes_n(&def.creator.config_signature, K1_SIGNATURE_LEN, "creator.config_signature")?;
     }
     h.merkleize(creator);
     let validators = h.index();
     for validator in &def.validators {
         let start = h.index();
-        put_address20(
-            h,
-            &validator.fee_recipient_address,
-            "validators[].fee_recipient_address",
-        )?;
-        put_address20(
-            h,
-            &validator.withdrawal_address,
-            "validators[].withdrawal_address",
-        )?;
+        put_address20(h, &validator.fee_recipient_address, "validators[].fee_recipient_address")?;
+        put_address20(h, &validator.withdrawal_address, "validators[].withdrawal_address")?;
         h.merkleize(start);
     }
     h.merkleize_with_mixin(validators, def.validators.len() as u64, MAX_VALIDATORS);
@@ -387,11 +328,7 @@ fn v1_5_or_later(def: &Definition, h: &mut Hasher, config_only: bool) -> Result<
         h.put_uint64_list(&def.deposit_amounts, MAX_DEPOSIT_AMOUNTS);
     }
     if def.version >= DefinitionVersion::V1_9 {
-        h.put_byte_list(
-            def.consensus_protocol.as_bytes(),
-            MAX_NAME,
-            "consensus_protocol",
-        )?;
+        h.put_byte_list(def.consensus_protocol.as_bytes(), MAX_NAME, "consensus_protocol")?;
     }
     if def.version >= DefinitionVersion::V1_10 {
         h.put_uint64(def.target_gas_limit);
@@ -406,11 +343,7 @@ fn v1_5_or_later(def: &Definition, h: &mut Hasher, config_only: bool) -> Result<
 
 /// Charon's `to0xHex`: empty bytes give an empty string, not "0x".
 pub(super) fn to_0x_hex(bytes: &[u8]) -> String {
-    if bytes.is_empty() {
-        String::new()
-    } else {
-        format!("0x{}", hex::encode(bytes))
-    }
+    if bytes.is_empty() { String::new() } else { format!("0x{}", hex::encode(bytes)) }
 }
 
 #[cfg(test)]

@@ -55,17 +55,11 @@ impl Report {
 
     /// The first failure as one line, for logs and status messages.
     pub fn first_failure(&self) -> Option<String> {
-        self.failures()
-            .next()
-            .map(|c| format!("{}: {}", c.name, c.detail))
+        self.failures().next().map(|c| format!("{}: {}", c.name, c.detail))
     }
 
     fn push(&mut self, name: impl Into<String>, status: Status, detail: impl Into<String>) {
-        self.checks.push(Check {
-            name: name.into(),
-            status,
-            detail: detail.into(),
-        });
+        self.checks.push(Check { name: name.into(), status, detail: detail.into() });
     }
 
     fn pass(&mut self, name: impl Into<String>, detail: impl Into<String>) {
@@ -90,15 +84,13 @@ pub fn verify(def: &Definition) -> Report {
     let network = def.network();
     report.record(
         "fork_version",
-        network
-            .map(|n| format!("{n} (chain id {})", n.chain_id()))
-            .ok_or_else(|| {
-                format!(
-                    "fork version 0x{} is not a network Charon knows (known: {})",
-                    hex::encode(&def.fork_version),
-                    Network::ALL.map(|n| n.name()).join(", ")
-                )
-            }),
+        network.map(|n| format!("{n} (chain id {})", n.chain_id())).ok_or_else(|| {
+            format!(
+                "fork version 0x{} is not a network Charon knows (known: {})",
+                hex::encode(&def.fork_version),
+                Network::ALL.map(|n| n.name()).join(", ")
+            )
+        }),
     );
     check_hashes(def, &mut report);
     check_signatures(def, network, &mut report);
@@ -106,29 +98,17 @@ pub fn verify(def: &Definition) -> Report {
 }
 
 fn check_hashes(def: &Definition, report: &mut Report) {
-    let compare = |computed: Result<[u8; 32], ssz::HashError>, stated: &[u8], what: &str| {
-        match computed {
-            Err(e) => Err(format!("cannot compute the {what}: {e}")),
-            Ok(root) if root.as_slice() == stated => Ok(format!("0x{}", hex::encode(root))),
-            Ok(root) => Err(format!(
-                "stated 0x{} but the content hashes to 0x{}: the definition was changed after it was hashed",
-                hex::encode(stated),
-                hex::encode(root)
-            )),
-        }
+    let compare = |computed: Result<[u8; 32], ssz::HashError>, stated: &[u8], what: &str| match computed {
+        Err(e) => Err(format!("cannot compute the {what}: {e}")),
+        Ok(root) if root.as_slice() == stated => Ok(format!("0x{}", hex::encode(root))),
+        Ok(root) => Err(format!(
+            "stated 0x{} but the content hashes to 0x{}: the definition was changed after it was hashed",
+            hex::encode(stated),
+            hex::encode(root)
+        )),
     };
-    report.record(
-        "config_hash",
-        compare(ssz::config_hash(def), &def.config_hash, "config hash"),
-    );
-    report.record(
-        "definition_hash",
-        compare(
-            ssz::definition_hash(def),
-            &def.definition_hash,
-            "definition hash",
-        ),
-    );
+    report.record("config_hash", compare(ssz::config_hash(def), &def.config_hash, "config hash"));
+    report.record("definition_hash", compare(ssz::definition_hash(def), &def.definition_hash, "definition hash"));
 }
 
 /// Charon's `ChecksumAddress`: exactly `0x` and 40 hex digits, any case.
@@ -138,8 +118,8 @@ fn parse_address(text: &str) -> Option<Address> {
 }
 
 fn check_signer(expected: &str, digest: B256, signature: &[u8]) -> Result<String, String> {
-    let address = parse_address(expected)
-        .ok_or_else(|| format!("{expected:?} is not a 0x-prefixed 20-byte address"))?;
+    let address =
+        parse_address(expected).ok_or_else(|| format!("{expected:?} is not a 0x-prefixed 20-byte address"))?;
     let signer = eip712::recover_signer(digest, signature).map_err(|e| e.to_string())?;
     if signer == address {
         Ok(format!("signed by {}", address.to_checksum(None)))
@@ -154,32 +134,17 @@ fn check_signer(expected: &str, digest: B256, signature: &[u8]) -> Result<String
 }
 
 fn check_signatures(def: &Definition, network: Option<Network>, report: &mut Report) {
-    let any_signature = def
-        .operators
-        .iter()
-        .any(|o| !o.config_signature.is_empty() || !o.enr_signature.is_empty());
+    let any_signature = def.operators.iter().any(|o| !o.config_signature.is_empty() || !o.enr_signature.is_empty());
     if !def.version.has_signatures() {
         if any_signature {
-            report.fail(
-                "signatures",
-                format!(
-                    "{} predates EIP-712 signatures but carries some",
-                    def.version
-                ),
-            );
+            report.fail("signatures", format!("{} predates EIP-712 signatures but carries some", def.version));
         } else {
-            report.pass(
-                "signatures",
-                format!("{} has no signatures to check", def.version),
-            );
+            report.pass("signatures", format!("{} has no signatures to check", def.version));
         }
         return;
     }
     let Some(network) = network else {
-        report.fail(
-            "signatures",
-            "cannot check signatures: their chain id comes from the unknown fork version",
-        );
+        report.fail("signatures", "cannot check signatures: their chain id comes from the unknown fork version");
         return;
     };
 
@@ -187,15 +152,9 @@ fn check_signatures(def: &Definition, network: Option<Network>, report: &mut Rep
     let mut unsigned = 0;
     for (i, operator) in def.operators.iter().enumerate() {
         let name = |field: &str| format!("operators[{i}].{field}");
-        if operator.address.is_empty()
-            && operator.config_signature.is_empty()
-            && operator.enr_signature.is_empty()
-        {
+        if operator.address.is_empty() && operator.config_signature.is_empty() && operator.enr_signature.is_empty() {
             unsigned += 1;
-            report.pass(
-                name("signatures"),
-                "an anonymous operator (ENR only), as `charon create dkg` writes",
-            );
+            report.pass(name("signatures"), "an anonymous operator (ENR only), as `charon create dkg` writes");
             continue;
         }
         if operator.config_signature.is_empty() {
@@ -211,26 +170,16 @@ fn check_signatures(def: &Definition, network: Option<Network>, report: &mut Rep
             );
         }
         if operator.enr_signature.is_empty() {
-            report.push(
-                name("enr_signature"),
-                Status::Missing,
-                format!("{} has not signed an ENR", operator.address),
-            );
+            report.push(name("enr_signature"), Status::Missing, format!("{} has not signed an ENR", operator.address));
         } else {
             let digest = eip712::enr_digest(&operator.enr, network);
-            report.record(
-                name("enr_signature"),
-                check_signer(&operator.address, digest, &operator.enr_signature),
-            );
+            report.record(name("enr_signature"), check_signer(&operator.address, digest, &operator.enr_signature));
         }
     }
     if unsigned > 0 && unsigned != def.operators.len() {
         report.fail(
             "operators",
-            format!(
-                "{unsigned} of {} operators are anonymous while the others signed",
-                def.operators.len()
-            ),
+            format!("{unsigned} of {} operators are anonymous while the others signed", def.operators.len()),
         );
     }
 
@@ -248,16 +197,9 @@ fn check_signatures(def: &Definition, network: Option<Network>, report: &mut Rep
             Ok("no creator, as `charon create dkg` writes".to_string())
         }
     } else if creator.config_signature.is_empty() {
-        Err(format!(
-            "creator {} has not signed the configuration",
-            creator.address
-        ))
+        Err(format!("creator {} has not signed the configuration", creator.address))
     } else {
-        check_signer(
-            &creator.address,
-            eip712::creator_config_digest(def, network),
-            &creator.config_signature,
-        )
+        check_signer(&creator.address, eip712::creator_config_digest(def, network), &creator.config_signature)
     };
     report.record("creator.config_signature", outcome);
 }

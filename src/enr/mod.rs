@@ -33,22 +33,13 @@ pub enum EnrError {
          no whitespace or newline); found {found}"
     )]
     KeyFormat { found: String },
-    #[error(
-        "the ENR private key is not a valid secp256k1 scalar (zero or not below the curve order)"
-    )]
+    #[error("the ENR private key is not a valid secp256k1 scalar (zero or not below the curve order)")]
     KeyOutOfRange,
-    #[error(
-        "ENR key file {path} has mode {mode:o}; Charon keeps it at 0600 (fix with: chmod 600 {path})"
-    )]
+    #[error("ENR key file {path} has mode {mode:o}; Charon keeps it at 0600 (fix with: chmod 600 {path})")]
     KeyFileMode { path: String, mode: u32 },
     #[error("ENR key file {path}: {source}")]
-    KeyFileIo {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error(
-        "refusing to overwrite the existing ENR key file {path}: an existing key is never replaced"
-    )]
+    KeyFileIo { path: String, source: std::io::Error },
+    #[error("refusing to overwrite the existing ENR key file {path}: an existing key is never replaced")]
     KeyFileExists { path: String },
     #[error("not an ENR: {reason} (an ENR starts with \"enr:-\" and comes from `charon enr`)")]
     Record { reason: String },
@@ -82,21 +73,13 @@ impl EnrPrivateKey {
     /// Parses Charon's key format strictly: 64 lower-case hex characters and
     /// nothing else, so a key that Charon would read differently is refused.
     pub fn from_charon_hex(text: &str) -> Result<Self, EnrError> {
-        let well_formed = text.len() == 64
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let well_formed = text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !well_formed {
-            return Err(EnrError::KeyFormat {
-                found: describe_key_text(text),
-            });
+            return Err(EnrError::KeyFormat { found: describe_key_text(text) });
         }
-        let bytes = Zeroizing::new(hex::decode(text).map_err(|_| EnrError::KeyFormat {
-            found: describe_key_text(text),
-        })?);
-        SigningKey::from_slice(&bytes)
-            .map(Self)
-            .map_err(|_| EnrError::KeyOutOfRange)
+        let bytes =
+            Zeroizing::new(hex::decode(text).map_err(|_| EnrError::KeyFormat { found: describe_key_text(text) })?);
+        SigningKey::from_slice(&bytes).map(Self).map_err(|_| EnrError::KeyOutOfRange)
     }
 
     /// The key in Charon's format: lower-case hex, no prefix, no newline.
@@ -106,16 +89,10 @@ impl EnrPrivateKey {
 
     /// Loads a key file written by Charon (or by [`EnrPrivateKey::save_new`]).
     pub fn load(path: &Path) -> Result<Self, EnrError> {
-        let io = |source| EnrError::KeyFileIo {
-            path: path.display().to_string(),
-            source,
-        };
+        let io = |source| EnrError::KeyFileIo { path: path.display().to_string(), source };
         let mode = fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
         if mode != 0o600 {
-            return Err(EnrError::KeyFileMode {
-                path: path.display().to_string(),
-                mode,
-            });
+            return Err(EnrError::KeyFileMode { path: path.display().to_string(), mode });
         }
         let text = Zeroizing::new(fs::read_to_string(path).map_err(io)?);
         Self::from_charon_hex(&text)
@@ -124,29 +101,16 @@ impl EnrPrivateKey {
     /// Writes the key to a new file with mode 0600. Never overwrites: an
     /// existing file is an error, whatever it holds.
     pub fn save_new(&self, path: &Path) -> Result<(), EnrError> {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|source| {
+        let mut file =
+            fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|source| {
                 if source.kind() == std::io::ErrorKind::AlreadyExists {
-                    EnrError::KeyFileExists {
-                        path: path.display().to_string(),
-                    }
+                    EnrError::KeyFileExists { path: path.display().to_string() }
                 } else {
-                    EnrError::KeyFileIo {
-                        path: path.display().to_string(),
-                        source,
-                    }
+                    EnrError::KeyFileIo { path: path.display().to_string(), source }
                 }
             })?;
-        let io = |source| EnrError::KeyFileIo {
-            path: path.display().to_string(),
-            source,
-        };
-        file.write_all(self.to_charon_hex().as_bytes())
-            .map_err(io)?;
+        let io = |source| EnrError::KeyFileIo { path: path.display().to_string(), source };
+        file.write_all(self.to_charon_hex().as_bytes()).map_err(io)?;
         file.sync_all().map_err(io)
     }
 
@@ -164,19 +128,14 @@ impl EnrPrivateKey {
             compressed.as_bytes().encode(out);
         };
         let signed = rlp_list(|out| content(out));
-        let signature: Signature = self
-            .0
-            .sign_prehash(&Keccak256::digest(&signed))
-            .expect("signing a 32-byte digest cannot fail");
+        let signature: Signature =
+            self.0.sign_prehash(&Keccak256::digest(&signed)).expect("signing a 32-byte digest cannot fail");
         let record = rlp_list(|out| {
             signature.to_bytes().as_slice().encode(out);
             content(out);
         });
         use base64::Engine;
-        let text = format!(
-            "enr:{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(record)
-        );
+        let text = format!("enr:{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(record));
         EnrRecord { public_key, text }
     }
 }
@@ -185,11 +144,7 @@ fn rlp_list(write_items: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
     let mut payload = Vec::new();
     write_items(&mut payload);
     let mut out = Vec::with_capacity(payload.len() + 3);
-    Header {
-        list: true,
-        payload_length: payload.len(),
-    }
-    .encode(&mut out);
+    Header { list: true, payload_length: payload.len() }.encode(&mut out);
     out.put_slice(&payload);
     out
 }
@@ -236,24 +191,16 @@ impl FromStr for EnrRecord {
     /// identity with a secp256k1 key and a valid signature, and a trailing
     /// `=` left by old Charon versions.
     fn from_str(text: &str) -> Result<Self, EnrError> {
-        let record = |reason: &str| EnrError::Record {
-            reason: reason.to_string(),
-        };
-        let body = text
-            .strip_prefix("enr:")
-            .ok_or_else(|| record("missing the \"enr:\" prefix"))?;
+        let record = |reason: &str| EnrError::Record { reason: reason.to_string() };
+        let body = text.strip_prefix("enr:").ok_or_else(|| record("missing the \"enr:\" prefix"))?;
         let body = body.strip_suffix('=').unwrap_or(body);
-        let parsed: enr::Enr<SigningKey> = format!("enr:{body}")
-            .parse()
-            .map_err(|e: String| EnrError::Record { reason: e })?;
+        let parsed: enr::Enr<SigningKey> =
+            format!("enr:{body}").parse().map_err(|e: String| EnrError::Record { reason: e })?;
         if parsed.id().as_deref() != Some("v4") {
             return Err(record("identity scheme is not v4"));
         }
         let canonical = parsed.to_base64();
-        Ok(EnrRecord {
-            public_key: parsed.public_key(),
-            text: canonical,
-        })
+        Ok(EnrRecord { public_key: parsed.public_key(), text: canonical })
     }
 }
 
@@ -266,10 +213,7 @@ impl EnrRecord {
     /// The 33-byte compressed secp256k1 public key.
     pub fn public_key_compressed(&self) -> [u8; 33] {
         let point = self.public_key.to_sec1_point(true);
-        point
-            .as_bytes()
-            .try_into()
-            .expect("a compressed secp256k1 point is 33 bytes")
+        point.as_bytes().try_into().expect("a compressed secp256k1 point is 33 bytes")
     }
 
     /// The libp2p peer ID Charon derives from the key (an identity multihash
@@ -306,20 +250,10 @@ mod tests {
     fn key_text_with_a_prefix_newline_or_capitals_is_refused_without_echoing_it() {
         let key = EnrPrivateKey::generate().unwrap();
         let hex = key.to_charon_hex();
-        for bad in [
-            format!("0x{}", *hex),
-            format!("{}\n", *hex),
-            hex.to_uppercase(),
-            hex[..63].to_string(),
-        ] {
-            let message = EnrPrivateKey::from_charon_hex(&bad)
-                .unwrap_err()
-                .to_string();
+        for bad in [format!("0x{}", *hex), format!("{}\n", *hex), hex.to_uppercase(), hex[..63].to_string()] {
+            let message = EnrPrivateKey::from_charon_hex(&bad).unwrap_err().to_string();
             assert!(message.contains("64 lower-case hex"), "{message}");
-            assert!(
-                !message.contains(&hex[..8]),
-                "the error leaks key material: {message}"
-            );
+            assert!(!message.contains(&hex[..8]), "the error leaks key material: {message}");
         }
     }
 
@@ -337,17 +271,11 @@ mod tests {
         let path = dir.path().join(KEY_FILE_NAME);
         let key = EnrPrivateKey::generate().unwrap();
         key.save_new(&path).unwrap();
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(fs::read_to_string(&path).unwrap(), *key.to_charon_hex());
 
         let other = EnrPrivateKey::generate().unwrap();
-        assert!(matches!(
-            other.save_new(&path),
-            Err(EnrError::KeyFileExists { .. })
-        ));
+        assert!(matches!(other.save_new(&path), Err(EnrError::KeyFileExists { .. })));
         assert_eq!(EnrPrivateKey::load(&path).unwrap().record(), key.record());
     }
 
@@ -363,27 +291,12 @@ mod tests {
 
     #[test]
     fn a_record_with_a_broken_signature_or_scheme_is_refused() {
-        let text = EnrPrivateKey::generate()
-            .unwrap()
-            .record()
-            .text()
-            .to_string();
-        assert!(matches!(
-            "node:abc".parse::<EnrRecord>(),
-            Err(EnrError::Record { .. })
-        ));
+        let text = EnrPrivateKey::generate().unwrap().record().text().to_string();
+        assert!(matches!("node:abc".parse::<EnrRecord>(), Err(EnrError::Record { .. })));
         let mut tampered = text.clone().into_bytes();
         let i = tampered.len() - 10;
         tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
-        assert!(
-            String::from_utf8(tampered)
-                .unwrap()
-                .parse::<EnrRecord>()
-                .is_err()
-        );
-        assert!(
-            format!("{text}=").parse::<EnrRecord>().is_ok(),
-            "a trailing = is tolerated like Charon does"
-        );
+        assert!(String::from_utf8(tampered).unwrap().parse::<EnrRecord>().is_err());
+        assert!(format!("{text}=").parse::<EnrRecord>().is_ok(), "a trailing = is tolerated like Charon does");
     }
 }

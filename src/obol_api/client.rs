@@ -42,21 +42,12 @@ pub enum ApiError {
     /// Worth retrying later: timeouts, connection failures, 5xx, 429,
     /// truncated or non-JSON bodies.
     #[error("Obol API {url}: {reason} (will retry)")]
-    Transient {
-        url: String,
-        kind: ErrorKind,
-        reason: String,
-        retry_after: Option<Duration>,
-    },
+    Transient { url: String, kind: ErrorKind, reason: String, retry_after: Option<Duration> },
     /// A 4xx that retrying will not fix (wrong endpoint, bad request, auth).
     #[error(
         "Obol API {url} answered {status}: {body} (check charon.dkgSidecar.apiEndpoint; retrying will not fix this)"
     )]
-    Rejected {
-        url: String,
-        status: u16,
-        body: String,
-    },
+    Rejected { url: String, status: u16, body: String },
     #[error("Obol API {url}: {reason}")]
     Invalid { url: String, reason: String },
 }
@@ -106,14 +97,8 @@ pub struct ListedDefinition {
 
 impl ListedDefinition {
     fn from_value(value: Value) -> Self {
-        let config_hash = value
-            .get("config_hash")
-            .and_then(Value::as_str)
-            .map(str::to_ascii_lowercase);
-        ListedDefinition {
-            config_hash,
-            parsed: Definition::from_value(value),
-        }
+        let config_hash = value.get("config_hash").and_then(Value::as_str).map(str::to_ascii_lowercase);
+        ListedDefinition { config_hash, parsed: Definition::from_value(value) }
     }
 }
 
@@ -158,10 +143,7 @@ impl Page {
 
 /// A definition's identity across pages: its config hash, or its text.
 fn item_identity(item: &Value) -> String {
-    item.get("config_hash")
-        .and_then(Value::as_str)
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_else(|| item.to_string())
+    item.get("config_hash").and_then(Value::as_str).map(str::to_ascii_lowercase).unwrap_or_else(|| item.to_string())
 }
 
 /// A guard against a server whose paging never ends.
@@ -217,9 +199,7 @@ impl ObolApi {
         // page 0, answer it empty, or answer it as page 1. Asking for both
         // tells them apart without skipping a page.
         let first = match fetch(0).await {
-            Err(ApiError::Rejected {
-                status: 400 | 422, ..
-            }) => None,
+            Err(ApiError::Rejected { status: 400 | 422, .. }) => None,
             other => other?,
         };
         let second = fetch(1).await?;
@@ -227,12 +207,8 @@ impl ObolApi {
             (None, None) => return Ok(Vec::new()),
             (Some(p0), None) => (vec![p0], 0, false),
             (None, Some(p1)) => (vec![p1], 1, true),
-            (Some(p0), Some(p1)) if p0.items.is_empty() && !p1.items.is_empty() => {
-                (vec![p1], 1, true)
-            }
-            (Some(p0), Some(p1)) if !p0.items.is_empty() && p0.identity() == p1.identity() => {
-                (vec![p1], 1, true)
-            }
+            (Some(p0), Some(p1)) if p0.items.is_empty() && !p1.items.is_empty() => (vec![p1], 1, true),
+            (Some(p0), Some(p1)) if !p0.items.is_empty() && p0.identity() == p1.identity() => (vec![p1], 1, true),
             (Some(p0), Some(p1)) => (vec![p0, p1], 1, false),
         };
 
@@ -253,20 +229,12 @@ impl ObolApi {
         }
         loop {
             let last = pages.last().expect("at least one page");
-            let more = if last.items.is_empty()
-                || last.has_next_page == Some(false)
-                || last.next_page_is_null
-            {
+            let more = if last.items.is_empty() || last.has_next_page == Some(false) || last.next_page_is_null {
                 false
             } else if let Some(total) = last.total_pages {
-                if one_based {
-                    index < total
-                } else {
-                    index + 1 < total
-                }
+                if one_based { index < total } else { index + 1 < total }
             } else {
-                last.has_next_page == Some(true)
-                    || last.items.len() as u64 >= self.config.page_limit as u64
+                last.has_next_page == Some(true) || last.items.len() as u64 >= self.config.page_limit as u64
             };
             if !more {
                 return Ok(listed);
@@ -292,14 +260,8 @@ impl ObolApi {
     }
 
     /// `GET /v1/definition/{config_hash}`; `None` when the API has none.
-    pub async fn definition(
-        &self,
-        config_hash: &str,
-    ) -> Result<Option<ListedDefinition>, ApiError> {
-        Ok(self
-            .get_json(&format!("v1/definition/{config_hash}"))
-            .await?
-            .map(ListedDefinition::from_value))
+    pub async fn definition(&self, config_hash: &str) -> Result<Option<ListedDefinition>, ApiError> {
+        Ok(self.get_json(&format!("v1/definition/{config_hash}")).await?.map(ListedDefinition::from_value))
     }
 
     /// `GET /v1/lock/{lock_hash}`: the lock JSON, or `None`.
@@ -309,29 +271,30 @@ impl ObolApi {
 
     /// `GET /v1/lock/configHash/{config_hash}`: the lock JSON, or `None`.
     pub async fn lock_by_config_hash(&self, config_hash: &str) -> Result<Option<Value>, ApiError> {
-        self.get_json(&format!("v1/lock/configHash/{config_hash}"))
-            .await
+        self.get_json(&format!("v1/lock/configHash/{config_hash}")).await
     }
 
     fn url(&self, path_and_query: &str) -> Url {
-        self.base
-            .join(path_and_query)
-            .expect("API paths are valid relative URLs")
+        self.base.join(path_and_query).expect("API paths are valid relative URLs")
+    }
+
+    /// Any JSON document by absolute URL (e.g. a definition URL that an
+    /// operator pastes), with the same timeout, cap and retries.
+    pub async fn fetch_json(&self, url: Url) -> Result<Option<Value>, ApiError> {
+        self.get_with_retries(url).await
+    }
+
+    async fn get_json(&self, path_and_query: &str) -> Result<Option<Value>, ApiError> {
+        self.get_with_retries(self.url(path_and_query)).await
     }
 
     /// GET with retries for transient failures, honouring `Retry-After`.
-    async fn get_json(&self, path_and_query: &str) -> Result<Option<Value>, ApiError> {
+    async fn get_with_retries(&self, url: Url) -> Result<Option<Value>, ApiError> {
         let mut backoff = self.config.retry.backoff();
         loop {
-            match self.get_once(path_and_query).await {
-                Err(error)
-                    if error.is_retryable()
-                        && backoff.attempt() + 1 < self.config.retry.attempts_per_call =>
-                {
-                    let delay = error
-                        .retry_after()
-                        .unwrap_or_default()
-                        .max(backoff.next_delay());
+            match self.get_once(url.clone()).await {
+                Err(error) if error.is_retryable() && backoff.attempt() + 1 < self.config.retry.attempts_per_call => {
+                    let delay = error.retry_after().unwrap_or_default().max(backoff.next_delay());
                     tracing::debug!(%error, ?delay, "retrying Obol API request");
                     tokio::time::sleep(delay).await;
                 }
@@ -340,21 +303,15 @@ impl ObolApi {
         }
     }
 
-    async fn get_once(&self, path_and_query: &str) -> Result<Option<Value>, ApiError> {
-        let url = self.url(path_and_query);
-        let transient =
-            |kind: ErrorKind, reason: String, retry_after: Option<Duration>| ApiError::Transient {
-                url: url.to_string(),
-                kind,
-                reason,
-                retry_after,
-            };
+    async fn get_once(&self, url: Url) -> Result<Option<Value>, ApiError> {
+        let transient = |kind: ErrorKind, reason: String, retry_after: Option<Duration>| ApiError::Transient {
+            url: url.to_string(),
+            kind,
+            reason,
+            retry_after,
+        };
         let request_error = |e: reqwest::Error| {
-            let kind = if e.is_timeout() {
-                ErrorKind::Timeout
-            } else {
-                ErrorKind::Connect
-            };
+            let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Connect };
             transient(kind, format!("request failed: {e}"), None)
         };
         let mut response = self
@@ -371,22 +328,15 @@ impl ObolApi {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let content_type =
+            response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
 
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(request_error)? {
             if body.len() + chunk.len() > self.config.max_body_bytes {
                 return Err(transient(
                     ErrorKind::TooLarge,
-                    format!(
-                        "the response is larger than {} bytes",
-                        self.config.max_body_bytes
-                    ),
+                    format!("the response is larger than {} bytes", self.config.max_body_bytes),
                     None,
                 ));
             }
@@ -397,32 +347,16 @@ impl ObolApi {
         match status {
             StatusCode::NOT_FOUND => return Ok(None),
             StatusCode::TOO_MANY_REQUESTS => {
-                return Err(transient(
-                    ErrorKind::RateLimited,
-                    "rate limited (429)".into(),
-                    retry_after,
-                ));
+                return Err(transient(ErrorKind::RateLimited, "rate limited (429)".into(), retry_after));
             }
             s if s.is_server_error() => {
-                return Err(transient(
-                    ErrorKind::ServerError,
-                    format!("server error {s}: {}", excerpt()),
-                    retry_after,
-                ));
+                return Err(transient(ErrorKind::ServerError, format!("server error {s}: {}", excerpt()), retry_after));
             }
             s if s.is_client_error() => {
-                return Err(ApiError::Rejected {
-                    url: url.to_string(),
-                    status: s.as_u16(),
-                    body: excerpt(),
-                });
+                return Err(ApiError::Rejected { url: url.to_string(), status: s.as_u16(), body: excerpt() });
             }
             s if !s.is_success() => {
-                return Err(transient(
-                    ErrorKind::ServerError,
-                    format!("unexpected status {s}"),
-                    retry_after,
-                ));
+                return Err(transient(ErrorKind::ServerError, format!("unexpected status {s}"), retry_after));
             }
             _ => {}
         }
@@ -433,12 +367,8 @@ impl ObolApi {
                 None,
             ));
         }
-        serde_json::from_slice(&body).map(Some).map_err(|e| {
-            transient(
-                ErrorKind::Malformed,
-                format!("the body is not complete JSON: {e}"),
-                None,
-            )
-        })
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| transient(ErrorKind::Malformed, format!("the body is not complete JSON: {e}"), None))
     }
 }

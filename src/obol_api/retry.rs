@@ -31,9 +31,7 @@ impl Default for RetryPolicy {
 pub enum RetryPolicyError {
     #[error("initialRetryDelaySeconds must be more than 0")]
     ZeroInitial,
-    #[error(
-        "maxRetryDelaySeconds ({max:?}) must be at least initialRetryDelaySeconds ({initial:?})"
-    )]
+    #[error("maxRetryDelaySeconds ({max:?}) must be at least initialRetryDelaySeconds ({initial:?})")]
     MaxBelowInitial { initial: Duration, max: Duration },
     #[error("retryDelayFactor must be a number of at least 1.0, found {0}")]
     Factor(f64),
@@ -45,10 +43,7 @@ impl RetryPolicy {
             return Err(RetryPolicyError::ZeroInitial);
         }
         if self.max < self.initial {
-            return Err(RetryPolicyError::MaxBelowInitial {
-                initial: self.initial,
-                max: self.max,
-            });
+            return Err(RetryPolicyError::MaxBelowInitial { initial: self.initial, max: self.max });
         }
         if !(self.factor.is_finite() && self.factor >= 1.0) {
             return Err(RetryPolicyError::Factor(self.factor));
@@ -57,10 +52,7 @@ impl RetryPolicy {
     }
 
     pub fn backoff(self) -> Backoff {
-        Backoff {
-            policy: self,
-            attempt: 0,
-        }
+        Backoff { policy: self, attempt: 0 }
     }
 }
 
@@ -123,37 +115,11 @@ mod tests {
 
     #[test]
     fn a_policy_that_would_spin_or_shrink_is_refused_with_the_value_name() {
-        let zero = RetryPolicy {
-            initial: Duration::ZERO,
-            ..RetryPolicy::default()
-        };
-        assert!(
-            zero.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("initialRetryDelaySeconds")
-        );
-        let shrinking = RetryPolicy {
-            factor: 0.5,
-            ..RetryPolicy::default()
-        };
-        assert!(
-            shrinking
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .contains("retryDelayFactor")
-        );
-        let inverted = RetryPolicy {
-            max: Duration::from_secs(1),
-            ..RetryPolicy::default()
-        };
-        assert!(
-            inverted
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .contains("maxRetryDelaySeconds")
-        );
+        let zero = RetryPolicy { initial: Duration::ZERO, ..RetryPolicy::default() };
+        assert!(zero.validate().unwrap_err().to_string().contains("initialRetryDelaySeconds"));
+        let shrinking = RetryPolicy { factor: 0.5, ..RetryPolicy::default() };
+        assert!(shrinking.validate().unwrap_err().to_string().contains("retryDelayFactor"));
+        let inverted = RetryPolicy { max: Duration::from_secs(1), ..RetryPolicy::default() };
+        assert!(inverted.validate().unwrap_err().to_string().contains("maxRetryDelaySeconds"));
     }
 }

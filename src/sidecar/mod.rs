@@ -44,26 +44,18 @@ pub fn run(cli: Cli) -> ExitCode {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::MockApi {
-            listen,
-            state,
-            one_based_pages,
-        } => {
+        Command::MockApi { listen, state, one_based_pages } => {
             let mut config = match state {
                 Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .with_context(|| format!("reading {}", path.display()))?;
-                    serde_json::from_str::<SimulatorConfig>(&text).with_context(|| {
-                        format!("{} is not a simulator state file", path.display())
-                    })?
+                    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                    serde_json::from_str::<SimulatorConfig>(&text)
+                        .with_context(|| format!("{} is not a simulator state file", path.display()))?
                 }
                 None => SimulatorConfig::default(),
             };
             config.one_based_pages |= one_based_pages;
             let simulator = Simulator::new(&config)?;
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("binding {listen}"))?;
+            let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
             tracing::info!(address = %listener.local_addr()?, "Obol API simulator listening");
             tokio::select! {
                 served = simulator.serve(listener) => served.context("serving")?,

@@ -22,21 +22,12 @@ pub const JOURNEY: [&str; 5] = [
 
 /// Draws the welcome screen.
 pub fn draw_welcome(frame: &mut Frame) {
-    let [body, help] =
-        Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(frame.area());
+    let [body, help] = Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(frame.area());
     let mut lines = vec![
-        Line::styled(
-            format!("dv-pod {}", crate::VERSION),
-            Style::new().add_modifier(Modifier::BOLD),
-        ),
+        Line::styled(format!("dv-pod {}", crate::VERSION), Style::new().add_modifier(Modifier::BOLD)),
         Line::raw(""),
     ];
-    lines.extend(
-        JOURNEY
-            .iter()
-            .enumerate()
-            .map(|(i, step)| Line::raw(format!("{}. {step}", i + 1))),
-    );
+    lines.extend(JOURNEY.iter().enumerate().map(|(i, step)| Line::raw(format!("{}. {step}", i + 1))));
     frame.render_widget(
         Paragraph::new(Text::from(lines))
             .wrap(Wrap { trim: true })

@@ -77,10 +77,7 @@ struct Started {
     dir: Option<PathBuf>,
 }
 
-static STARTED: Mutex<Started> = Mutex::new(Started {
-    pids: Vec::new(),
-    dir: None,
-});
+static STARTED: Mutex<Started> = Mutex::new(Started { pids: Vec::new(), dir: None });
 
 extern "C" fn stop_everything() {
     let Ok(mut started) = STARTED.lock() else {
@@ -109,33 +106,22 @@ extern "C" fn stop_everything() {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn start() -> Bed {
     let etcd = bin("etcd");
     let apiserver = bin("kube-apiserver");
     let controller_manager = bin("kube-controller-manager");
-    let dir = tempfile::Builder::new()
-        .prefix("dv-bed-")
-        .tempdir()
-        .unwrap()
-        .keep();
+    let dir = tempfile::Builder::new().prefix("dv-bed-").tempdir().unwrap().keep();
     STARTED.lock().unwrap().dir = Some(dir.clone());
     // SAFETY: registering a plain extern "C" function.
     unsafe { libc::atexit(stop_everything) };
 
     let pki = Pki::generate(&dir);
     let admin_token = random_token();
-    fs::write(
-        dir.join("tokens.csv"),
-        format!("{admin_token},{ADMIN_TOKEN_USER},{ADMIN_TOKEN_USER},system:masters\n"),
-    )
-    .unwrap();
+    fs::write(dir.join("tokens.csv"), format!("{admin_token},{ADMIN_TOKEN_USER},{ADMIN_TOKEN_USER},system:masters\n"))
+        .unwrap();
 
     let etcd_port = free_port();
     let etcd_peer_port = free_port();
@@ -238,22 +224,14 @@ fn start() -> Bed {
         std::mem::forget(child);
     }
 
-    let bed = Bed {
-        server,
-        kubeconfig,
-        ca_der: pki.ca_der,
-        admin_token,
-    };
+    let bed = Bed { server, kubeconfig, ca_der: pki.ca_der, admin_token };
     bed.wait_until_ready(&dir);
     bed
 }
 
 fn spawn_logged(name: &str, mut command: Command, dir: &Path) -> std::io::Result<Child> {
     let log = fs::File::create(dir.join(format!("{name}.log")))?;
-    command
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
+    command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
     // SAFETY: prctl is async-signal-safe and touches only this child.
     unsafe {
         command.pre_exec(|| {
@@ -269,10 +247,7 @@ fn spawn_logged(name: &str, mut command: Command, dir: &Path) -> std::io::Result
 fn log_tail(dir: &Path, name: &str) -> String {
     let text = fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
     // Start-up flag dumps bury the error; leave them out.
-    let lines: Vec<&str> = text
-        .lines()
-        .filter(|line| !line.contains("] FLAG: "))
-        .collect();
+    let lines: Vec<&str> = text.lines().filter(|line| !line.contains("] FLAG: ")).collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
@@ -327,10 +302,7 @@ impl Bed {
     }
 
     fn wait_until_ready_on_this_thread(&self, dir: &Path) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let client = self.client().await;
             let deadline = Instant::now() + Duration::from_secs(120);
@@ -366,9 +338,7 @@ impl Bed {
 
 fn random_token() -> String {
     let mut bytes = [0u8; 24];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .unwrap();
+    fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes)).unwrap();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -380,11 +350,7 @@ fn write_kubeconfig(path: &Path, server: &str, ca_pem: &str, token: &str) {
          users:\n- name: admin\n  user:\n    token: {token}\ncontexts:\n- name: bed\n  context:\n    cluster: bed\n    user: admin\n    namespace: default\n\
          current-context: bed\n"
     );
-    let mut file = fs::OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .open(path)
-        .unwrap();
+    let mut file = fs::OpenOptions::new().create_new(true).write(true).open(path).unwrap();
     file.write_all(text.as_bytes()).unwrap();
 }
 
@@ -397,27 +363,16 @@ struct Pki {
 
 impl Pki {
     fn generate(dir: &Path) -> Pki {
-        use rcgen::{
-            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
-            KeyUsagePurpose,
-        };
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "dv-pod test bed CA");
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        ca_params.distinguished_name.push(DnType::CommonName, "dv-pod test bed CA");
+        ca_params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
 
-        let mut serving =
-            CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
-        serving
-            .distinguished_name
-            .push(DnType::CommonName, "kube-apiserver");
+        let mut serving = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+        serving.distinguished_name.push(DnType::CommonName, "kube-apiserver");
         let serving_key = KeyPair::generate().unwrap();
         let serving_cert = serving.signed_by(&serving_key, &ca).unwrap();
 
@@ -427,9 +382,6 @@ impl Pki {
         let service_account_key = KeyPair::generate().unwrap();
         fs::write(dir.join("sa.key"), service_account_key.serialize_pem()).unwrap();
         fs::write(dir.join("sa.pub"), service_account_key.public_key_pem()).unwrap();
-        Pki {
-            ca_pem: ca.pem(),
-            ca_der: ca.der().to_vec(),
-        }
+        Pki { ca_pem: ca.pem(), ca_der: ca.der().to_vec() }
     }
 }

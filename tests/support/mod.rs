@@ -3,4 +3,5 @@
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 pub mod bed;
+pub mod schema;
 pub mod vectors;

@@ -10,12 +10,7 @@ pub fn load<T: DeserializeOwned>(name: &str) -> T {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".bed"));
     let path = dir.join("vectors").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e}; generate it with `tests/bed/vectors`",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{} is not what the tests expect: {e}", path.display()))
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}; generate it with `tests/bed/vectors`", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not what the tests expect: {e}", path.display()))
 }

@@ -67,48 +67,35 @@ impl SimulatedCluster {
             "definition_hash": "",
         });
 
-        let parsed = Definition::from_value(doc.clone())
-            .expect("the simulator writes well-formed definitions");
-        let config_hash =
-            ssz::config_hash(&parsed).expect("the simulator's definitions fit SSZ limits");
+        let parsed = Definition::from_value(doc.clone()).expect("the simulator writes well-formed definitions");
+        let config_hash = ssz::config_hash(&parsed).expect("the simulator's definitions fit SSZ limits");
         doc["config_hash"] = json!(format!("0x{}", hex::encode(config_hash)));
         let parsed = Definition::from_value(doc.clone()).expect("still well-formed");
         let hex65 = |sig: [u8; 65]| json!(format!("0x{}", hex::encode(sig)));
 
         let creator_digest = eip712::creator_config_digest(&parsed, self.network);
-        doc["creator"]["config_signature"] =
-            hex65(eip712::sign(creator_digest, &self.operators[0].eth_key));
+        doc["creator"]["config_signature"] = hex65(eip712::sign(creator_digest, &self.operators[0].eth_key));
         let config_digest = eip712::operator_config_digest(&parsed, self.network);
         for (i, op) in self.operators.iter().enumerate() {
             let Some(enr) = op.enr.as_ref().filter(|_| op.signed) else {
                 continue;
             };
             doc["operators"][i]["enr"] = json!(enr);
-            doc["operators"][i]["config_signature"] =
-                hex65(eip712::sign(config_digest, &op.eth_key));
-            doc["operators"][i]["enr_signature"] = hex65(eip712::sign(
-                eip712::enr_digest(enr, self.network),
-                &op.eth_key,
-            ));
+            doc["operators"][i]["config_signature"] = hex65(eip712::sign(config_digest, &op.eth_key));
+            doc["operators"][i]["enr_signature"] =
+                hex65(eip712::sign(eip712::enr_digest(enr, self.network), &op.eth_key));
         }
         let parsed = Definition::from_value(doc.clone()).expect("still well-formed");
-        let definition_hash =
-            ssz::definition_hash(&parsed).expect("the simulator's definitions fit SSZ limits");
+        let definition_hash = ssz::definition_hash(&parsed).expect("the simulator's definitions fit SSZ limits");
         doc["definition_hash"] = json!(format!("0x{}", hex::encode(definition_hash)));
         doc
     }
 
     pub fn config_hash(&self) -> String {
-        self.document()["config_hash"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.document()["config_hash"].as_str().unwrap_or_default().to_string()
     }
 
     pub fn signed_count(&self) -> usize {
-        self.operators
-            .iter()
-            .filter(|op| op.signed && op.enr.is_some())
-            .count()
+        self.operators.iter().filter(|op| op.signed && op.enr.is_some()).count()
     }
 }

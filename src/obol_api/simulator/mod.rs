@@ -216,10 +216,7 @@ impl Simulator {
         }
         let threshold = plan.threshold.unwrap_or((2 * n as u64).div_ceil(3));
         if threshold < 2 || threshold > n as u64 {
-            return Err(SimulatorError::Threshold {
-                threshold,
-                operators: n,
-            });
+            return Err(SimulatorError::Threshold { threshold, operators: n });
         }
         let mut operators = Vec::new();
         for (i, op) in plan.operators.iter().enumerate() {
@@ -244,14 +241,7 @@ impl Simulator {
         let address = |key: &SimulatedOperator| key.address();
         let cluster = SimulatedCluster {
             name: plan.name.clone(),
-            uuid: format!(
-                "{}-{}-{}-{}-{}",
-                &uuid[..8],
-                &uuid[8..12],
-                &uuid[12..16],
-                &uuid[16..20],
-                &uuid[20..]
-            ),
+            uuid: format!("{}-{}-{}-{}-{}", &uuid[..8], &uuid[8..12], &uuid[12..16], &uuid[16..20], &uuid[20..]),
             timestamp: chrono_like_now(),
             network: plan.network,
             num_validators: plan.num_validators,
@@ -263,17 +253,9 @@ impl Simulator {
         let document = cluster.document();
         let created = CreatedCluster {
             config_hash: cluster.config_hash(),
-            operator_addresses: cluster
-                .operators
-                .iter()
-                .map(SimulatedOperator::address)
-                .collect(),
+            operator_addresses: cluster.operators.iter().map(SimulatedOperator::address).collect(),
         };
-        self.inner
-            .lock()
-            .expect("simulator lock")
-            .clusters
-            .push((cluster, document));
+        self.inner.lock().expect("simulator lock").clusters.push((cluster, document));
 
         for (index, op) in plan.operators.iter().enumerate() {
             if let SignAt::AfterSeconds(seconds) = op.sign {
@@ -296,16 +278,9 @@ impl Simulator {
         let (cluster, document) = inner
             .clusters
             .iter_mut()
-            .find(|(_, doc)| {
-                doc["config_hash"]
-                    .as_str()
-                    .is_some_and(|h| h.eq_ignore_ascii_case(config_hash))
-            })
+            .find(|(_, doc)| doc["config_hash"].as_str().is_some_and(|h| h.eq_ignore_ascii_case(config_hash)))
             .ok_or_else(|| SimulatorError::UnknownCluster(config_hash.into()))?;
-        let operator = cluster
-            .operators
-            .get_mut(index)
-            .ok_or(SimulatorError::NoEnr(index))?;
+        let operator = cluster.operators.get_mut(index).ok_or(SimulatorError::NoEnr(index))?;
         if operator.enr.is_none() {
             return Err(SimulatorError::NoEnr(index));
         }
@@ -322,15 +297,9 @@ impl Simulator {
     /// The router serving the API and the control endpoints.
     pub fn router(&self) -> Router {
         Router::new()
-            .route(
-                "/v1/definition/operator/{address}",
-                get(operator_definitions),
-            )
+            .route("/v1/definition/operator/{address}", get(operator_definitions))
             .route("/v1/definition/{config_hash}", get(definition_by_hash))
-            .route(
-                "/v1/lock/configHash/{config_hash}",
-                get(lock_by_config_hash),
-            )
+            .route("/v1/lock/configHash/{config_hash}", get(lock_by_config_hash))
             .route("/v1/lock/{lock_hash}", get(lock_by_hash))
             .route("/lock", post(publish_lock))
             .route("/v1/lock", post(publish_lock))
@@ -362,9 +331,10 @@ impl Simulator {
     fn next_fault(&self, endpoint: Endpoint) -> Option<Fault> {
         let mut inner = self.inner.lock().expect("simulator lock");
         *inner.requests.entry(format!("{endpoint:?}")).or_default() += 1;
-        let rule = inner.faults.iter_mut().find(|r| {
-            (r.endpoint == endpoint || r.endpoint == Endpoint::Any) && r.times.is_none_or(|t| t > 0)
-        })?;
+        let rule = inner
+            .faults
+            .iter_mut()
+            .find(|r| (r.endpoint == endpoint || r.endpoint == Endpoint::Any) && r.times.is_none_or(|t| t > 0))?;
         if let Some(times) = rule.times.as_mut() {
             *times -= 1;
         }
@@ -374,10 +344,7 @@ impl Simulator {
 
 /// RFC 3339 UTC time of now, as the Launchpad stamps definitions.
 fn chrono_like_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let (days, rest) = (secs / 86400, secs % 86400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days as i64 + 719468;
@@ -389,36 +356,23 @@ fn chrono_like_now() -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
 /// Renders `body` as JSON, bent by `fault`.
 async fn respond(fault: Option<Fault>, body: Value) -> Response {
     let json_response = |text: Vec<u8>, content_type: &'static str| {
         let mut response = Response::new(Body::from(text));
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         response
     };
     let text = serde_json::to_vec(&body).expect("JSON values serialise");
     match fault {
-        Some(Fault::ServerError) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, "simulated server error").into_response()
+        Some(Fault::ServerError) => (StatusCode::INTERNAL_SERVER_ERROR, "simulated server error").into_response(),
+        Some(Fault::TooManyRequests { retry_after_seconds }) => {
+            (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry_after_seconds.to_string())], "slow down")
+                .into_response()
         }
-        Some(Fault::TooManyRequests {
-            retry_after_seconds,
-        }) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, retry_after_seconds.to_string())],
-            "slow down",
-        )
-            .into_response(),
         Some(Fault::Hang { seconds }) => {
             tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
             json_response(text, "application/json")
@@ -431,19 +385,11 @@ async fn respond(fault: Option<Fault>, body: Value) -> Response {
                 Ok::<_, std::convert::Infallible>(c)
             });
             let mut response = Response::new(Body::from_stream(stream));
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             response
         }
-        Some(Fault::TruncatedJson) => {
-            json_response(text[..text.len() / 2].to_vec(), "application/json")
-        }
-        Some(Fault::WrongContentType) => json_response(
-            b"<html><body>maintenance</body></html>".to_vec(),
-            "text/html",
-        ),
+        Some(Fault::TruncatedJson) => json_response(text[..text.len() / 2].to_vec(), "application/json"),
+        Some(Fault::WrongContentType) => json_response(b"<html><body>maintenance</body></html>".to_vec(), "text/html"),
         _ => json_response(text, "application/json"),
     }
 }
@@ -461,11 +407,7 @@ async fn operator_definitions(
 ) -> Response {
     let fault = sim.next_fault(Endpoint::OperatorDefinitions);
     let (Some(page), Some(limit)) = (query.page, query.limit) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"message": "page and limit are required"})),
-        )
-            .into_response();
+        return (StatusCode::BAD_REQUEST, Json(json!({"message": "page and limit are required"}))).into_response();
     };
     let limit = limit.clamp(1, 100);
     let (mut items, one_based, shift) = {
@@ -474,21 +416,13 @@ async fn operator_definitions(
         let items: Vec<Value> = inner
             .clusters
             .iter()
-            .filter(|(cluster, _)| {
-                cluster
-                    .operators
-                    .iter()
-                    .any(|op| op.address().eq_ignore_ascii_case(&address))
-            })
+            .filter(|(cluster, _)| cluster.operators.iter().any(|op| op.address().eq_ignore_ascii_case(&address)))
             .map(|(_, doc)| doc.clone())
             .collect();
         (items, inner.one_based_pages, inner.shifting_total)
     };
     if items.is_empty() && fault.is_none() {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({"message": "no cluster definitions for this operator"})),
-        )
+        return (StatusCode::NOT_FOUND, Json(json!({"message": "no cluster definitions for this operator"})))
             .into_response();
     }
     if fault == Some(Fault::UnknownVersion) {
@@ -499,20 +433,11 @@ async fn operator_definitions(
     }
     let first = u64::from(one_based);
     if page < first {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"message": "page starts at 1"})),
-        )
-            .into_response();
+        return (StatusCode::BAD_REQUEST, Json(json!({"message": "page starts at 1"}))).into_response();
     }
     let index = (page - first) as usize;
     let start = index * limit as usize;
-    let mut slice: Vec<Value> = items
-        .iter()
-        .skip(start)
-        .take(limit as usize)
-        .cloned()
-        .collect();
+    let mut slice: Vec<Value> = items.iter().skip(start).take(limit as usize).cloned().collect();
     if fault == Some(Fault::DuplicateAcrossPages) && start > 0 && !slice.is_empty() {
         slice.insert(0, items[start - 1].clone());
     }
@@ -526,10 +451,7 @@ async fn operator_definitions(
     respond(fault, json!({"cluster_definitions": slice, "total_count": items.len(), "total_pages": total_pages})).await
 }
 
-async fn definition_by_hash(
-    State(sim): State<Simulator>,
-    Path(config_hash): Path<String>,
-) -> Response {
+async fn definition_by_hash(State(sim): State<Simulator>, Path(config_hash): Path<String>) -> Response {
     let fault = sim.next_fault(Endpoint::Definition);
     let found = {
         let inner = sim.inner.lock().expect("simulator lock");
@@ -537,89 +459,46 @@ async fn definition_by_hash(
             .clusters
             .iter()
             .map(|(_, doc)| doc)
-            .find(|doc| {
-                doc["config_hash"]
-                    .as_str()
-                    .is_some_and(|h| h.eq_ignore_ascii_case(&config_hash))
-            })
+            .find(|doc| doc["config_hash"].as_str().is_some_and(|h| h.eq_ignore_ascii_case(&config_hash)))
             .cloned()
     };
     match found {
         Some(doc) => respond(fault, doc).await,
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(json!({"message": "definition not found"})),
-        )
-            .into_response(),
+        None => (StatusCode::NOT_FOUND, Json(json!({"message": "definition not found"}))).into_response(),
     }
 }
 
 fn find_lock(sim: &Simulator, matches: impl Fn(&Value) -> bool) -> Option<Value> {
-    sim.inner
-        .lock()
-        .expect("simulator lock")
-        .locks
-        .iter()
-        .find(|lock| matches(lock))
-        .cloned()
+    sim.inner.lock().expect("simulator lock").locks.iter().find(|lock| matches(lock)).cloned()
 }
 
 async fn lock_by_hash(State(sim): State<Simulator>, Path(lock_hash): Path<String>) -> Response {
     let fault = sim.next_fault(Endpoint::Lock);
-    match find_lock(&sim, |lock| {
-        lock["lock_hash"]
-            .as_str()
-            .is_some_and(|h| h.eq_ignore_ascii_case(&lock_hash))
-    }) {
+    match find_lock(&sim, |lock| lock["lock_hash"].as_str().is_some_and(|h| h.eq_ignore_ascii_case(&lock_hash))) {
         Some(lock) => respond(fault, lock).await,
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(json!({"message": "lock not found"})),
-        )
-            .into_response(),
+        None => (StatusCode::NOT_FOUND, Json(json!({"message": "lock not found"}))).into_response(),
     }
 }
 
-async fn lock_by_config_hash(
-    State(sim): State<Simulator>,
-    Path(config_hash): Path<String>,
-) -> Response {
+async fn lock_by_config_hash(State(sim): State<Simulator>, Path(config_hash): Path<String>) -> Response {
     let fault = sim.next_fault(Endpoint::Lock);
     let matches = |lock: &Value| {
-        lock["cluster_definition"]["config_hash"]
-            .as_str()
-            .is_some_and(|h| h.eq_ignore_ascii_case(&config_hash))
+        lock["cluster_definition"]["config_hash"].as_str().is_some_and(|h| h.eq_ignore_ascii_case(&config_hash))
     };
     match find_lock(&sim, matches) {
         Some(lock) => respond(fault, lock).await,
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(json!({"message": "lock not found"})),
-        )
-            .into_response(),
+        None => (StatusCode::NOT_FOUND, Json(json!({"message": "lock not found"}))).into_response(),
     }
 }
 
 /// Charon's `--publish` target (it posts to `<host>/lock`, dropping `/v1`).
 async fn publish_lock(State(sim): State<Simulator>, Json(lock): Json<Value>) -> Response {
     let Some(lock_hash) = lock["lock_hash"].as_str().map(str::to_string) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"message": "lock_hash is missing"})),
-        )
-            .into_response();
+        return (StatusCode::BAD_REQUEST, Json(json!({"message": "lock_hash is missing"}))).into_response();
     };
     let mut inner = sim.inner.lock().expect("simulator lock");
-    if inner
-        .locks
-        .iter()
-        .any(|l| l["lock_hash"].as_str() == Some(&lock_hash))
-    {
-        return (
-            StatusCode::CONFLICT,
-            Json(json!({"message": "lock already published"})),
-        )
-            .into_response();
+    if inner.locks.iter().any(|l| l["lock_hash"].as_str() == Some(&lock_hash)) {
+        return (StatusCode::CONFLICT, Json(json!({"message": "lock already published"}))).into_response();
     }
     inner.locks.push(lock);
     StatusCode::CREATED.into_response()
@@ -648,10 +527,7 @@ async fn control_sign(
     }
 }
 
-async fn control_faults(
-    State(sim): State<Simulator>,
-    Json(faults): Json<Vec<FaultRule>>,
-) -> Response {
+async fn control_faults(State(sim): State<Simulator>, Json(faults): Json<Vec<FaultRule>>) -> Response {
     sim.set_faults(faults);
     StatusCode::NO_CONTENT.into_response()
 }

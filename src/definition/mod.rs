@@ -216,6 +216,13 @@ impl Definition {
                 fee_recipient_address: doc.string("fee_recipient_address")?,
                 withdrawal_address: doc.string("withdrawal_address")?,
             };
+            // Charon repeats the pair num_validators times; bound it first.
+            if num_validators > 65536 {
+                return Err(DefinitionError::FieldType {
+                    field: "num_validators".into(),
+                    expected: "at most 65536 validators",
+                });
+            }
             vec![pair; num_validators.max(0) as usize]
         } else {
             let mut listed = Vec::new();

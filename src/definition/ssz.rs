@@ -28,6 +28,8 @@ const ADDRESS_LEN: usize = 20;
 pub enum HashError {
     #[error("{field} is longer than its SSZ limit of {limit} bytes")]
     TooLong { field: &'static str, limit: usize },
+    #[error("{field} has more than its SSZ limit of {limit} entries")]
+    TooMany { field: &'static str, limit: u64 },
     #[error("{field} is not a 0x-prefixed 20-byte hex address")]
     Address { field: &'static str },
     #[error("all validators must share one fee recipient and one withdrawal address in definition {0}")]
@@ -242,7 +244,21 @@ fn legacy(def: &Definition, h: &mut Hasher, config_only: bool) -> Result<(), Has
     Ok(())
 }
 
+/// Charon's hasher panics on lists over their limit; refuse them instead.
+fn check_list_limits(def: &Definition) -> Result<(), HashError> {
+    let limits = [
+        ("operators", def.operators.len(), MAX_OPERATORS),
+        ("validators", def.validators.len(), MAX_VALIDATORS),
+        ("deposit_amounts", def.deposit_amounts.len(), MAX_DEPOSIT_AMOUNTS),
+    ];
+    match limits.into_iter().find(|(_, len, limit)| *len as u64 > *limit) {
+        Some((field, _, limit)) => Err(HashError::TooMany { field, limit }),
+        None => Ok(()),
+    }
+}
+
 fn v1_3_or_4(def: &Definition, h: &mut Hasher, config_only: bool) -> Result<(), HashError> {
+    check_list_limits(def)?;
     let addresses = def.legacy_validator_addresses().ok_or(HashError::LegacyAddresses(def.version.as_str()))?;
     let fee_recipient = address_bytes(&addresses.fee_recipient_address, "fee_recipient_address")?;
     let withdrawal = address_bytes(&addresses.withdrawal_address, "withdrawal_address")?;
@@ -294,6 +310,7 @@ fn put_address20(h: &mut Hasher, address: &str, field: &'static str) -> Result<(
 }
 
 fn v1_5_or_later(def: &Definition, h: &mut Hasher, config_only: bool) -> Result<(), HashError> {
+    check_list_limits(def)?;
     let index = h.index();
     put_header(def, h)?;
     h.put_byte_list(def.dkg_algorithm.as_bytes(), MAX_DKG_ALGORITHM, "dkg_algorithm")?;

@@ -102,6 +102,11 @@ impl ListedDefinition {
     }
 }
 
+/// Reads one operator page; exposed for the property tests.
+pub fn parse_page(body: Value, url: &str) -> Result<Vec<ListedDefinition>, ApiError> {
+    Page::parse(body, url).map(|page| page.items.into_iter().map(ListedDefinition::from_value).collect())
+}
+
 /// One page of `GET /v1/definition/operator/{address}`, read tolerantly:
 /// the documented `{cluster_definitions, total_count, total_pages}` and the
 /// `has_next_page` / `next_page` variants seen in the wild.

@@ -1,0 +1,118 @@
+//! Figures for the core library (`cargo bench --bench core`):
+//! - verifying a fully signed 10-operator definition (target < 5 ms);
+//! - reading a 1 MiB page of the operator endpoint (target < 20 ms);
+//! - client memory across 10,000 polls of the simulator (target: flat).
+
+use std::time::{Duration, Instant};
+
+use dv_pod::{
+    definition::{Definition, Network, eip712, verify::verify},
+    enr::EnrPrivateKey,
+    obol_api::{
+        ClientConfig, ObolApi,
+        client::parse_page,
+        simulator::{ClusterPlan, OperatorPlan, SignAt, Simulator, SimulatorConfig},
+    },
+};
+use serde_json::{Value, json};
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn time<T>(iterations: usize, mut f: impl FnMut() -> T) -> Duration {
+    let samples = (0..iterations)
+        .map(|_| {
+            let start = Instant::now();
+            std::hint::black_box(f());
+            start.elapsed()
+        })
+        .collect();
+    median(samples)
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+const OUR_KEY: &str = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
+
+fn plan(operators: usize) -> ClusterPlan {
+    ClusterPlan {
+        name: "bench".into(),
+        network: Network::Hoodi,
+        num_validators: 1,
+        threshold: None,
+        operators: (0..operators)
+            .map(|i| OperatorPlan {
+                enr: Some(EnrPrivateKey::generate().unwrap().record().text().to_string()),
+                eth_private_key: (i == 0).then(|| OUR_KEY.to_string()),
+                sign: SignAt::Now,
+            })
+            .collect(),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let simulator = Simulator::new(&SimulatorConfig::default()).unwrap();
+    let created = simulator.create(plan(10)).unwrap();
+    let address = simulator.clone().spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let api = ObolApi::new(ClientConfig::new(format!("http://{address}").parse().unwrap()));
+    let document: Value =
+        api.definition(&created.config_hash).await.unwrap().unwrap().parsed.map(|d| json!(d.json())).unwrap();
+
+    let verify_time = time(200, || {
+        let def = Definition::from_value(document.clone()).unwrap();
+        assert!(verify(&def).is_valid());
+    });
+    println!("verify a signed 10-operator definition (parse + hashes + 21 signatures): {verify_time:?} median of 200");
+
+    let mut items = Vec::new();
+    while serde_json::to_vec(&items).unwrap().len() < 1 << 20 {
+        items.push(document.clone());
+    }
+    let page_bytes =
+        serde_json::to_vec(&json!({"cluster_definitions": items, "total_count": items.len(), "total_pages": 1}))
+            .unwrap();
+    let parse_time = time(50, || {
+        let value: Value = serde_json::from_slice(&page_bytes).unwrap();
+        parse_page(value, "bench").unwrap().len()
+    });
+    println!(
+        "read a {:.2} MiB operator page ({} definitions, JSON + typed view): {parse_time:?} median of 50",
+        page_bytes.len() as f64 / (1 << 20) as f64,
+        items.len()
+    );
+
+    for _ in 0..4 {
+        simulator.create(plan(4)).unwrap();
+    }
+    let operator = eip712::address_of(
+        k256::ecdsa::SigningKey::from_slice(&hex::decode(OUR_KEY).unwrap()).unwrap().verifying_key(),
+    )
+    .to_checksum(None)
+    .parse()
+    .unwrap();
+    let mut marks = Vec::new();
+    let started = Instant::now();
+    for poll in 1..=10_000 {
+        let listed = api.definitions_for_operator(&operator).await.unwrap();
+        assert_eq!(listed.len(), 5);
+        if poll % 2_000 == 0 {
+            marks.push((poll, rss_kib()));
+        }
+    }
+    println!(
+        "client RSS across 10,000 polls of 5 definitions ({:?} in all): {}",
+        started.elapsed(),
+        marks
+            .iter()
+            .map(|(poll, kib)| format!("{poll}: {:.1} MiB", *kib as f64 / 1024.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}

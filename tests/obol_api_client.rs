@@ -225,3 +225,38 @@ async fn a_definition_and_its_signatures_arrive_as_operators_sign() {
     );
     assert!(api.definition(&format!("0x{}", "00".repeat(32))).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn an_operator_accepts_with_their_enr_through_the_real_put_endpoint() {
+    use dv_pod::definition::{Definition, eip712};
+    let (simulator, address) = simulator_with(0, false, vec![]).await;
+    let mut manual = plan(SignAt::Manual);
+    manual.operators[0].enr = None;
+    let created = simulator.create(manual).unwrap();
+    let url = format!("http://{address}/v1/definition/{}", created.config_hash);
+    let http = reqwest::Client::new();
+    let current: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+    let definition = Definition::from_value(current).unwrap();
+
+    let key = k256::ecdsa::SigningKey::from_slice(&hex::decode(OUR_KEY).unwrap()).unwrap();
+    let enr = EnrPrivateKey::generate().unwrap().record().text().to_string();
+    let config_signature = eip712::sign(eip712::operator_config_digest(&definition, Network::Hoodi), &key);
+    let enr_signature = eip712::sign(eip712::enr_digest(&enr, Network::Hoodi), &key);
+    let body = serde_json::json!({
+        "enr": enr, "version": "v1.10.0", "address": our_address().to_string(),
+        "enr_signature": format!("0x{}", hex::encode(enr_signature)), "fork_version": "0x10000910"
+    });
+
+    let forged =
+        http.put(&url).bearer_auth(format!("0x{}", hex::encode(enr_signature))).json(&body).send().await.unwrap();
+    assert_eq!(forged.status(), 401, "a config signature over the wrong message is refused");
+
+    let accepted =
+        http.put(&url).bearer_auth(format!("0x{}", hex::encode(config_signature))).json(&body).send().await.unwrap();
+    assert_eq!(accepted.status(), 200);
+    let document: Value = accepted.json().await.unwrap();
+    assert_eq!(document["operators"][0]["enr"], enr);
+    let again =
+        http.put(&url).bearer_auth(format!("0x{}", hex::encode(config_signature))).json(&body).send().await.unwrap();
+    assert_eq!(again.status(), 409);
+}

@@ -298,7 +298,7 @@ impl Simulator {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/v1/definition/operator/{address}", get(operator_definitions))
-            .route("/v1/definition/{config_hash}", get(definition_by_hash))
+            .route("/v1/definition/{config_hash}", get(definition_by_hash).put(accept_invite))
             .route("/v1/lock/configHash/{config_hash}", get(lock_by_config_hash))
             .route("/v1/lock/{lock_hash}", get(lock_by_hash))
             .route("/lock", post(publish_lock))
@@ -466,6 +466,67 @@ async fn definition_by_hash(State(sim): State<Simulator>, Path(config_hash): Pat
         Some(doc) => respond(fault, doc).await,
         None => (StatusCode::NOT_FOUND, Json(json!({"message": "definition not found"}))).into_response(),
     }
+}
+
+/// The body obol-sdk sends when an operator accepts an invite.
+#[derive(Deserialize)]
+struct Acceptance {
+    enr: String,
+    address: String,
+    enr_signature: String,
+}
+
+/// `PUT /v1/definition/{config_hash}`: an operator accepts with their ENR,
+/// authorised by their config-hash signature (`Authorization: Bearer 0x..`).
+async fn accept_invite(
+    State(sim): State<Simulator>,
+    Path(config_hash): Path<String>,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<Acceptance>,
+) -> Response {
+    use crate::definition::{Definition, eip712, hex_field};
+    let unauthorized = |message: &str| (StatusCode::UNAUTHORIZED, Json(json!({"message": message}))).into_response();
+    let mut inner = sim.inner.lock().expect("simulator lock");
+    let Some((cluster, document)) = inner
+        .clusters
+        .iter_mut()
+        .find(|(_, doc)| doc["config_hash"].as_str().is_some_and(|h| h.eq_ignore_ascii_case(&config_hash)))
+    else {
+        return (StatusCode::NOT_FOUND, Json(json!({"message": "definition not found"}))).into_response();
+    };
+    let Some(index) = cluster.operators.iter().position(|op| op.address().eq_ignore_ascii_case(&body.address)) else {
+        return unauthorized("this address is not an operator of the cluster");
+    };
+    if cluster.operators[index].signed {
+        return (StatusCode::CONFLICT, Json(json!({"message": "this operator already accepted"}))).into_response();
+    }
+    if body.enr.parse::<crate::enr::EnrRecord>().is_err() {
+        return (StatusCode::BAD_REQUEST, Json(json!({"message": "enr is not a valid ENR"}))).into_response();
+    }
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(hex_field);
+    let (Some(config_signature), Some(enr_signature)) = (bearer, hex_field(&body.enr_signature)) else {
+        return unauthorized("missing or malformed signatures");
+    };
+    let Ok(definition) = Definition::from_value(document.clone()) else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "stored definition unreadable").into_response();
+    };
+    let operator = cluster.operators[index].eth_key.verifying_key();
+    let expected = Some(eip712::address_of(operator));
+    let config_digest = eip712::operator_config_digest(&definition, cluster.network);
+    let enr_digest = eip712::enr_digest(&body.enr, cluster.network);
+    if eip712::recover_signer(config_digest, &config_signature).ok() != expected
+        || eip712::recover_signer(enr_digest, &enr_signature).ok() != expected
+    {
+        return unauthorized("the signatures are not this operator's");
+    }
+    cluster.operators[index].enr = Some(body.enr);
+    cluster.operators[index].signed = true;
+    *document = cluster.document();
+    (StatusCode::OK, Json(document.clone())).into_response()
 }
 
 fn find_lock(sim: &Simulator, matches: impl Fn(&Value) -> bool) -> Option<Value> {

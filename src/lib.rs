@@ -9,6 +9,7 @@ pub mod enr;
 pub mod logging;
 pub mod obol_api;
 pub mod sidecar;
+pub mod status;
 pub mod tui;
 
 /// The product version, reported by every binary and sent as User-Agent.

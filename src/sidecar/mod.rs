@@ -1,11 +1,19 @@
 //! `dv-sidecar`: the in-pod program's commands.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+pub mod dkg;
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
-use crate::obol_api::simulator::{Simulator, SimulatorConfig};
+use crate::{
+    definition::{Network, invite::OperatorAddress},
+    obol_api::{
+        ClientConfig, RetryPolicy,
+        simulator::{Simulator, SimulatorConfig},
+    },
+};
 
 #[derive(Parser)]
 #[command(name = "dv-sidecar", version = crate::VERSION, about = "In-pod helper for dv-pod")]
@@ -16,6 +24,9 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Wait for a fully signed cluster definition naming this operator, run
+    /// the DKG with Charon, and put the cluster lock and key shares in place.
+    Dkg(DkgArgs),
     /// Serve the Obol API simulator (for tests, `helm test` and the demo).
     MockApi {
         /// Address to listen on.
@@ -28,6 +39,102 @@ enum Command {
         #[arg(long)]
         one_based_pages: bool,
     },
+}
+
+/// Flags of `dv-sidecar dkg`; each has a `DV_*` environment twin for the chart.
+#[derive(Args)]
+struct DkgArgs {
+    /// Charon's data directory (a persistent volume).
+    #[arg(long, env = "DV_DATA_DIR")]
+    data_dir: PathBuf,
+    /// The ENR private key file (charon-enr-private-key, mode 0600).
+    #[arg(long, env = "DV_ENR_KEY_FILE")]
+    enr_key_file: PathBuf,
+    /// The operator's Ethereum address (charon.operatorAddress).
+    #[arg(long, env = "DV_OPERATOR_ADDRESS")]
+    operator_address: String,
+    /// The network this node runs on (mainnet, hoodi, sepolia, gnosis, ...).
+    #[arg(long, env = "DV_NETWORK")]
+    network: String,
+    /// The Obol API (charon.dkgSidecar.apiEndpoint).
+    #[arg(long, env = "DV_API_ENDPOINT", default_value = "https://api.obol.tech")]
+    api_endpoint: String,
+    #[arg(long, env = "DV_INITIAL_RETRY_DELAY_SECONDS", default_value_t = 5.0)]
+    initial_retry_delay_seconds: f64,
+    #[arg(long, env = "DV_MAX_RETRY_DELAY_SECONDS", default_value_t = 300.0)]
+    max_retry_delay_seconds: f64,
+    #[arg(long, env = "DV_RETRY_DELAY_FACTOR", default_value_t = 1.5)]
+    retry_delay_factor: f64,
+    #[arg(long, env = "DV_PAGE_LIMIT", default_value_t = 10)]
+    page_limit: u32,
+    /// Join only the definition with this config hash.
+    #[arg(long, env = "DV_TARGET_CONFIG_HASH")]
+    target_config_hash: Option<String>,
+    /// Use this definition file instead of polling the API.
+    #[arg(long, env = "DV_DEFINITION_FILE")]
+    definition_file: Option<PathBuf>,
+    /// Charon relays, comma-separated.
+    #[arg(long, env = "DV_P2P_RELAYS", value_delimiter = ',')]
+    p2p_relays: Vec<String>,
+    /// Charon's --p2p-tcp-address for the DKG.
+    #[arg(long, env = "DV_P2P_TCP_ADDRESS")]
+    p2p_tcp_address: Option<String>,
+    /// Publish the lock to this address (Charon's --publish-address).
+    #[arg(long, env = "DV_PUBLISH_ADDRESS")]
+    publish_address: Option<String>,
+    /// Charon's --timeout for each DKG exchange.
+    #[arg(long, env = "DV_DKG_TIMEOUT_SECONDS", default_value_t = 120)]
+    dkg_timeout_seconds: u64,
+    /// How long one DKG attempt may take, waiting for peers included.
+    #[arg(long, env = "DV_DKG_ATTEMPT_TIMEOUT_SECONDS", default_value_t = 600)]
+    dkg_attempt_timeout_seconds: u64,
+    /// The charon binary.
+    #[arg(long, env = "DV_CHARON", default_value = "charon")]
+    charon: PathBuf,
+    /// Also keep the status snapshot in this file.
+    #[arg(long, env = "DV_STATUS_FILE")]
+    status_file: Option<PathBuf>,
+}
+
+impl DkgArgs {
+    fn into_config(self) -> anyhow::Result<dkg::DkgConfig> {
+        let operator: OperatorAddress = self.operator_address.parse().context("--operator-address")?;
+        let network = Network::from_name(&self.network).with_context(|| {
+            format!("--network {:?} is not one of: {}", self.network, Network::ALL.map(Network::name).join(", "))
+        })?;
+        let seconds = |value: f64, name: &str| {
+            Duration::try_from_secs_f64(value)
+                .with_context(|| format!("{name} must be a non-negative number of seconds"))
+        };
+        let retry = RetryPolicy {
+            initial: seconds(self.initial_retry_delay_seconds, "initialRetryDelaySeconds")?,
+            max: seconds(self.max_retry_delay_seconds, "maxRetryDelaySeconds")?,
+            factor: self.retry_delay_factor,
+            attempts_per_call: 3,
+        }
+        .validate()?;
+        let mut api = ClientConfig::new(
+            self.api_endpoint.parse().with_context(|| format!("apiEndpoint {:?} is not a URL", self.api_endpoint))?,
+        );
+        api.retry = retry;
+        api.page_limit = self.page_limit.clamp(1, 100);
+        Ok(dkg::DkgConfig {
+            data_dir: self.data_dir,
+            key_file: self.enr_key_file,
+            operator,
+            network,
+            api,
+            target_config_hash: self.target_config_hash.filter(|h| !h.is_empty()),
+            definition_file: self.definition_file,
+            relays: self.p2p_relays,
+            p2p_tcp_address: self.p2p_tcp_address,
+            publish_address: self.publish_address,
+            dkg_timeout: Duration::from_secs(self.dkg_timeout_seconds),
+            attempt_timeout: Duration::from_secs(self.dkg_attempt_timeout_seconds),
+            charon: self.charon,
+            status_file: self.status_file,
+        })
+    }
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -44,6 +151,14 @@ pub fn run(cli: Cli) -> ExitCode {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Dkg(args) => {
+            let config = args.into_config()?;
+            match dkg::run(config).await {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(error) if error.is::<dkg::Stopped>() => Ok(ExitCode::from(143)),
+                Err(error) => Err(error),
+            }
+        }
         Command::MockApi { listen, state, one_based_pages } => {
             let mut config = match state {
                 Some(path) => {

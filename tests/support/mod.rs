@@ -3,5 +3,6 @@
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 pub mod bed;
+pub mod process;
 pub mod schema;
 pub mod vectors;

@@ -1,0 +1,527 @@
+//! `dv-sidecar dkg`: from "operator address" to key shares on disk.
+//!
+//! It polls the Obol API for definitions naming our operator, verifies them
+//! with Charon's rules, and when exactly one is fully signed it runs the real
+//! `charon dkg` in a scratch directory on the same volume. The outputs are
+//! judged by what is on disk (Charon can exit non-zero after writing valid
+//! outputs) and put in place with one directory rename, so the final
+//! directory either holds a complete, verified set or does not exist.
+//!
+//! Data directory layout (the chart mounts it at `/charon-data`):
+//! - `cluster/` — the result: `cluster-lock.json`, `cluster-definition.json`,
+//!   `validator_keys/keystore-N.{json,txt}`, `deposit-data*.json`,
+//!   `dkg-complete.json`. Never modified or deleted once it exists.
+//! - `.dkg-attempt/` — the current attempt's scratch directory.
+//! - `dkg-failed-<time>/` — a failed attempt that wrote a lock, kept for
+//!   inspection rather than deleted.
+//! - `dkg-logs/attempt-N.log` — Charon's output of each attempt.
+
+use std::{
+    fs,
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::{Duration, SystemTime},
+};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    process::Command,
+    signal::unix::{SignalKind, signal},
+};
+
+use crate::{
+    definition::{
+        Definition, Network,
+        invite::{Invite, OperatorAddress, OurNode, classify},
+        verify::verify,
+    },
+    enr::{EnrPrivateKey, KEY_FILE_NAME},
+    obol_api::{ClientConfig, ObolApi},
+    status::{self, Dkg, Failure, Phase, Reporter, Status, timestamp},
+};
+
+pub const CLUSTER_DIR: &str = "cluster";
+pub const LOCK_FILE: &str = "cluster-lock.json";
+pub const DEFINITION_FILE: &str = "cluster-definition.json";
+pub const KEYS_DIR: &str = "validator_keys";
+pub const COMPLETE_MARKER: &str = "dkg-complete.json";
+const ATTEMPT_DIR: &str = ".dkg-attempt";
+
+/// Everything `dv-sidecar dkg` is configured with.
+#[derive(Debug, Clone)]
+pub struct DkgConfig {
+    pub data_dir: PathBuf,
+    pub key_file: PathBuf,
+    pub operator: OperatorAddress,
+    pub network: Network,
+    pub api: ClientConfig,
+    pub target_config_hash: Option<String>,
+    /// A definition supplied by the operator: skip polling.
+    pub definition_file: Option<PathBuf>,
+    pub relays: Vec<String>,
+    pub p2p_tcp_address: Option<String>,
+    pub publish_address: Option<String>,
+    /// Charon's `--timeout` for each exchange of the ceremony.
+    pub dkg_timeout: Duration,
+    /// How long one attempt may take, waiting for peers included.
+    pub attempt_timeout: Duration,
+    pub charon: PathBuf,
+    pub status_file: Option<PathBuf>,
+}
+
+/// Why the sidecar stopped without a result.
+#[derive(Debug, thiserror::Error)]
+pub enum Stopped {
+    #[error("stopped by a signal")]
+    Signal,
+}
+
+/// Runs until the key shares are in place (Ok) or a fatal error.
+pub async fn run(config: DkgConfig) -> anyhow::Result<()> {
+    let key = EnrPrivateKey::load(&config.key_file).context("loading the ENR private key")?;
+    let enr = key.record();
+    let mut reporter =
+        Reporter::new(Status::new(config.operator.to_string(), enr.text().to_string()), config.status_file.clone());
+    let cluster_dir = config.data_dir.join(CLUSTER_DIR);
+
+    finish_interrupted_attempt(&config, &enr)?;
+    if cluster_dir.exists() {
+        let lock = check_existing_cluster(&cluster_dir, enr.text())?;
+        reporter.update(|s| {
+            s.phase = Phase::Done;
+            s.lock_hash = Some(lock);
+        });
+        return Ok(());
+    }
+
+    let mut terminate = signal(SignalKind::terminate())?;
+    let us = OurNode {
+        operator: config.operator,
+        enr: Some(enr.clone()),
+        network: Some(config.network),
+        target_config_hash: config.target_config_hash.clone(),
+    };
+    let api = ObolApi::new(config.api.clone());
+    let mut backoff = config.api.retry.backoff();
+    let mut attempt = 0;
+    reporter.update(|s| s.phase = Phase::WaitingForInvite);
+
+    loop {
+        let (found, delay) = match &config.definition_file {
+            Some(path) => (Some(read_supplied_definition(path, &us)?), Duration::ZERO),
+            None => poll_once(&api, &us, &mut reporter, &mut backoff).await?,
+        };
+        if let Some(definition) = found {
+            attempt += 1;
+            match run_attempt(&config, &definition, attempt, &mut reporter, &mut terminate).await? {
+                AttemptOutcome::Done(lock_hash) => {
+                    reporter.update(|s| {
+                        s.phase = Phase::Done;
+                        s.lock_hash = Some(lock_hash);
+                        s.error = None;
+                        s.next_poll_at = None;
+                    });
+                    return Ok(());
+                }
+                AttemptOutcome::Failed(reason) => {
+                    // Charon's key lock goes stale after 5 s; every peer must
+                    // restart together, so wait a little longer than that.
+                    let delay = backoff.next_delay().max(Duration::from_secs(6));
+                    let next = SystemTime::now() + delay;
+                    tracing::warn!(attempt, %reason, ?delay, "DKG attempt failed");
+                    reporter.update(|s| {
+                        s.phase = Phase::DkgFailed;
+                        s.error = Some(Failure { reason, next_retry_at: Some(timestamp(next)) });
+                    });
+                    sleep_or_terminate(delay, &mut terminate).await?;
+                }
+            }
+        } else {
+            reporter.update(|s| s.next_poll_at = Some(timestamp(SystemTime::now() + delay)));
+            sleep_or_terminate(delay, &mut terminate).await?;
+        }
+    }
+}
+
+async fn sleep_or_terminate(delay: Duration, terminate: &mut tokio::signal::unix::Signal) -> anyhow::Result<()> {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => Ok(()),
+        _ = terminate.recv() => Err(Stopped::Signal.into()),
+    }
+}
+
+fn read_supplied_definition(path: &Path, us: &OurNode) -> anyhow::Result<Definition> {
+    let bytes = fs::read(path).with_context(|| format!("reading the supplied definition {}", path.display()))?;
+    let definition =
+        Definition::from_json(&bytes).with_context(|| format!("{} is not a definition", path.display()))?;
+    match classify(&definition, us) {
+        Invite::Ready => Ok(definition),
+        other => bail!("the supplied definition {} cannot be used: {other:?}", path.display()),
+    }
+}
+
+/// One poll: returns a definition to run the DKG for, or how long to wait.
+async fn poll_once(
+    api: &ObolApi,
+    us: &OurNode,
+    reporter: &mut Reporter,
+    backoff: &mut crate::obol_api::Backoff,
+) -> anyhow::Result<(Option<Definition>, Duration)> {
+    let result = api.definitions_for_operator(&us.operator).await;
+    reporter.update(|s| {
+        s.polls += 1;
+        s.last_poll_at = Some(timestamp(SystemTime::now()));
+    });
+    let listed = match result {
+        Ok(listed) => listed,
+        Err(error) if error.is_retryable() => {
+            let delay =
+                error.retry_after().unwrap_or_default().max(backoff.next_delay()).max(Duration::from_millis(100));
+            tracing::warn!(%error, kind = ?error.kind(), ?delay, "polling the Obol API failed");
+            reporter.update(|s| s.error = Some(Failure { reason: error.to_string(), next_retry_at: None }));
+            return Ok((None, delay));
+        }
+        Err(error) => return Err(error).context("polling the Obol API"),
+    };
+
+    let mut ready = Vec::new();
+    let mut pending: Option<(Definition, Invite)> = None;
+    for item in listed {
+        let definition = match item.parsed {
+            Ok(definition) => definition,
+            Err(error) => {
+                tracing::warn!(config_hash = ?item.config_hash, %error, "ignoring a definition Charon cannot read");
+                continue;
+            }
+        };
+        match classify(&definition, us) {
+            Invite::Ready => ready.push(definition),
+            invite @ (Invite::AwaitingOurSignature | Invite::WaitingForOthers { .. }) => {
+                pending.get_or_insert((definition, invite));
+            }
+            Invite::Invalid { reason } => {
+                tracing::warn!(config_hash = %definition.config_hash_hex(), %reason, "refusing an invalid definition");
+            }
+            Invite::NotForUs | Invite::NotTarget { .. } | Invite::WrongNetwork { .. } => {}
+        }
+    }
+    reporter.update(|s| s.error = None);
+    match ready.len() {
+        0 => {}
+        1 => return Ok((ready.pop(), Duration::ZERO)),
+        _ => bail!(
+            "{} fully signed definitions name this operator ({}); set charon.dkgSidecar.targetConfigHash to the one to join",
+            ready.len(),
+            ready.iter().map(Definition::config_hash_hex).collect::<Vec<_>>().join(", ")
+        ),
+    }
+    if let Some((definition, invite)) = pending {
+        // Signatures are arriving: poll at the initial interval so the DKG
+        // starts within one interval of the last signature.
+        backoff.reset();
+        let (phase, signed, missing) = match invite {
+            Invite::WaitingForOthers { signed, missing, .. } => (Phase::WaitingForSignatures, signed, missing),
+            _ => (Phase::AwaitingOurSignature, 0, Vec::new()),
+        };
+        reporter.update(|s| {
+            s.phase = phase;
+            s.invite = Some(invite_status(&definition, signed, missing));
+        });
+        return Ok((None, api.config().retry.initial));
+    }
+    reporter.update(|s| {
+        s.phase = Phase::WaitingForInvite;
+        s.invite = None;
+    });
+    Ok((None, backoff.next_delay().max(Duration::from_millis(100))))
+}
+
+fn invite_status(definition: &Definition, signed: usize, missing: Vec<String>) -> status::Invite {
+    status::Invite {
+        config_hash: definition.config_hash_hex(),
+        name: definition.name.clone(),
+        signed,
+        total: definition.operators.len(),
+        missing,
+        operators: definition.operators.iter().map(|o| o.address.clone()).collect(),
+    }
+}
+
+enum AttemptOutcome {
+    Done(String),
+    Failed(String),
+}
+
+/// What a finished attempt left on disk, judged without trusting the exit code.
+fn judge_outputs(dir: &Path, our_enr: &str, expected: &Definition) -> Result<String, String> {
+    let lock = read_lock(&dir.join(LOCK_FILE)).map_err(|e| format!("no usable cluster lock: {e}"))?;
+    if lock.definition.config_hash != expected.config_hash {
+        return Err("the cluster lock is for another definition".into());
+    }
+    if !lock.definition.operators.iter().any(|o| o.enr == our_enr) {
+        return Err("the cluster lock does not contain this node's ENR".into());
+    }
+    check_keystores(&dir.join(KEYS_DIR), lock.validators)?;
+    Ok(lock.lock_hash)
+}
+
+struct Lock {
+    definition: Definition,
+    lock_hash: String,
+    validators: usize,
+}
+
+/// Reads a cluster lock and verifies the definition inside it.
+fn read_lock(path: &Path) -> Result<Lock, String> {
+    let bytes = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+    let definition = Definition::from_value(value["cluster_definition"].clone())
+        .map_err(|e| format!("{}: cluster_definition: {e}", path.display()))?;
+    let report = verify(&definition);
+    if let Some(failure) = report.first_failure() {
+        return Err(format!("{}: the definition inside does not verify: {failure}", path.display()));
+    }
+    let validators = value["distributed_validators"].as_array().map_or(0, Vec::len);
+    if validators as i64 != definition.num_validators {
+        return Err(format!(
+            "{}: {} distributed validators for num_validators {}",
+            path.display(),
+            validators,
+            definition.num_validators
+        ));
+    }
+    let lock_hash = value["lock_hash"].as_str().unwrap_or_default().to_string();
+    Ok(Lock { definition, lock_hash, validators })
+}
+
+fn check_keystores(dir: &Path, validators: usize) -> Result<(), String> {
+    for i in 0..validators {
+        for extension in ["json", "txt"] {
+            let path = dir.join(format!("keystore-{i}.{extension}"));
+            let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            if size == 0 {
+                return Err(format!("{} is missing or empty", path.display()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A cluster directory exists: it must be complete and ours. It is never
+/// changed here, whatever state it is in.
+fn check_existing_cluster(cluster_dir: &Path, our_enr: &str) -> anyhow::Result<String> {
+    let lock = read_lock(&cluster_dir.join(LOCK_FILE)).map_err(anyhow::Error::msg).with_context(|| {
+        format!("{} exists but does not hold a valid cluster lock; it is left untouched", cluster_dir.display())
+    })?;
+    if !lock.definition.operators.iter().any(|o| o.enr == our_enr) {
+        bail!(
+            "the cluster lock in {} does not contain this node's ENR {our_enr}: the ENR key and the lock belong to \
+             different nodes (was the key Secret replaced?)",
+            cluster_dir.display()
+        );
+    }
+    check_keystores(&cluster_dir.join(KEYS_DIR), lock.validators).map_err(anyhow::Error::msg)?;
+    tracing::info!(lock_hash = %lock.lock_hash, "a valid cluster lock is already in place; nothing to do");
+    Ok(lock.lock_hash)
+}
+
+/// A previous run died mid-attempt. A complete, verified result is put in
+/// place; a half-written one with a lock is set aside; anything else goes.
+fn finish_interrupted_attempt(config: &DkgConfig, enr: &crate::enr::EnrRecord) -> anyhow::Result<()> {
+    let scratch = config.data_dir.join(ATTEMPT_DIR);
+    if !scratch.exists() {
+        return Ok(());
+    }
+    let cluster_dir = config.data_dir.join(CLUSTER_DIR);
+    if scratch.join(COMPLETE_MARKER).exists() && !cluster_dir.exists() {
+        tracing::info!("completing the move of a finished DKG interrupted by a restart");
+        fs::rename(&scratch, &cluster_dir).context("moving the finished DKG into place")?;
+        return Ok(());
+    }
+    if scratch.join(LOCK_FILE).exists() {
+        let kept = config.data_dir.join(format!("dkg-failed-{}", timestamp(SystemTime::now()).replace(':', "-")));
+        tracing::warn!(kept = %kept.display(), enr = %enr, "an interrupted attempt left a lock; keeping it aside");
+        fs::rename(&scratch, &kept).context("setting aside an interrupted attempt")?;
+        return Ok(());
+    }
+    fs::remove_dir_all(&scratch).context("removing an interrupted attempt that wrote no lock")
+}
+
+async fn run_attempt(
+    config: &DkgConfig,
+    definition: &Definition,
+    attempt: u32,
+    reporter: &mut Reporter,
+    terminate: &mut tokio::signal::unix::Signal,
+) -> anyhow::Result<AttemptOutcome> {
+    let scratch = config.data_dir.join(ATTEMPT_DIR);
+    if scratch.exists() {
+        fs::remove_dir_all(&scratch).context("clearing the scratch directory")?;
+    }
+    fs::create_dir_all(&scratch).context("creating the scratch directory")?;
+    copy_key(&config.key_file, &scratch.join(KEY_FILE_NAME))?;
+    let definition_json = serde_json::to_vec_pretty(definition.json()).expect("a JSON object serialises");
+    fs::write(scratch.join(DEFINITION_FILE), &definition_json).context("writing the definition")?;
+    let logs = config.data_dir.join("dkg-logs");
+    fs::create_dir_all(&logs)?;
+    let log_path = logs.join(format!("attempt-{attempt}.log"));
+
+    let started_at = timestamp(SystemTime::now());
+    tracing::info!(attempt, config_hash = %definition.config_hash_hex(), "starting charon dkg");
+    reporter.update(|s| {
+        s.phase = Phase::DkgRunning;
+        s.invite = Some(invite_status(definition, definition.operators.len(), Vec::new()));
+        s.dkg = Some(Dkg { attempt, step: "starting".into(), started_at: started_at.clone() });
+        s.error = None;
+    });
+
+    let mut command = Command::new(&config.charon);
+    command
+        .arg("dkg")
+        .arg(format!("--data-dir={}", scratch.display()))
+        .arg(format!("--definition-file={}", scratch.join(DEFINITION_FILE).display()))
+        .arg(format!("--timeout={}s", config.dkg_timeout.as_secs().max(1)))
+        .arg("--log-format=json")
+        .arg("--shutdown-delay=1s");
+    if !config.relays.is_empty() {
+        command.arg(format!("--p2p-relays={}", config.relays.join(",")));
+    }
+    if let Some(address) = &config.p2p_tcp_address {
+        command.arg(format!("--p2p-tcp-address={address}"));
+    }
+    if let Some(address) = &config.publish_address {
+        command.arg("--publish").arg(format!("--publish-address={address}"));
+    }
+    // Charon reads every CHARON_* variable as a flag; only ours apply.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("CHARON_") {
+            command.env_remove(name);
+        }
+    }
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    let mut child = command.spawn().with_context(|| format!("starting {}", config.charon.display()))?;
+
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    for stream in [
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = lines_tx.clone();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stream).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(lines_tx);
+
+    let mut log = tokio::fs::File::create(&log_path).await?;
+    let deadline = tokio::time::sleep(config.attempt_timeout);
+    tokio::pin!(deadline);
+    let mut last_error = None;
+    let exit = loop {
+        tokio::select! {
+            line = lines.recv() => match line {
+                Some(line) => {
+                    log.write_all(line.as_bytes()).await?;
+                    log.write_all(b"\n").await?;
+                    if let Some((level, message)) = charon_log_message(&line) {
+                        if level == "error" {
+                            last_error = Some(message.clone());
+                        }
+                        if level == "info" || level == "error" {
+                            reporter.update(|s| if let Some(dkg) = s.dkg.as_mut() { dkg.step = message });
+                        }
+                    }
+                }
+                None => break child.wait().await?,
+            },
+            _ = &mut deadline => {
+                stop_child(&mut child).await;
+                break child.wait().await?;
+            }
+            _ = terminate.recv() => {
+                tracing::info!("SIGTERM: stopping charon dkg");
+                stop_child(&mut child).await;
+                let _ = fs::remove_dir_all(&scratch);
+                return Err(Stopped::Signal.into());
+            }
+        }
+    };
+    log.flush().await?;
+
+    match judge_outputs(&scratch, reporter.current().enr.as_str(), definition) {
+        Ok(lock_hash) => {
+            if !exit.success() {
+                tracing::warn!(?exit, "charon dkg exited with an error but its outputs are complete and valid");
+            }
+            // Our key copy and Charon's key lock stay out of the result.
+            let _ = fs::remove_file(scratch.join(KEY_FILE_NAME));
+            let _ = fs::remove_file(scratch.join(format!("{KEY_FILE_NAME}.lock")));
+            let marker =
+                json!({"lock_hash": lock_hash, "completed_at": timestamp(SystemTime::now()), "attempt": attempt});
+            status::write_atomically(&scratch.join(COMPLETE_MARKER), marker.to_string().as_bytes())?;
+            sync_dir(&scratch)?;
+            fs::rename(&scratch, config.data_dir.join(CLUSTER_DIR)).context("moving the DKG result into place")?;
+            sync_dir(&config.data_dir)?;
+            tracing::info!(%lock_hash, "DKG complete; cluster lock and key shares in place");
+            Ok(AttemptOutcome::Done(lock_hash))
+        }
+        Err(problem) => {
+            let reason = match (&last_error, exit.code()) {
+                (Some(error), _) => format!("charon dkg: {error} ({problem}); log {}", log_path.display()),
+                (None, None) => {
+                    format!("charon dkg did not finish within {:?}; log {}", config.attempt_timeout, log_path.display())
+                }
+                (None, Some(code)) => format!("charon dkg exited {code}: {problem}; log {}", log_path.display()),
+            };
+            if scratch.join(LOCK_FILE).exists() {
+                let kept = config.data_dir.join(format!("dkg-failed-{attempt}"));
+                fs::rename(&scratch, &kept).context("setting aside a failed attempt that wrote a lock")?;
+            } else {
+                fs::remove_dir_all(&scratch).context("removing the failed attempt")?;
+            }
+            Ok(AttemptOutcome::Failed(reason))
+        }
+    }
+}
+
+/// SIGTERM, then SIGKILL after 10 s.
+async fn stop_child(child: &mut tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    }
+    if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
+        let _ = child.kill().await;
+    }
+}
+
+/// `(level, msg)` of a Charon JSON log line.
+fn charon_log_message(line: &str) -> Option<(String, String)> {
+    let value: Value = serde_json::from_str(line).ok()?;
+    Some((value["level"].as_str()?.to_string(), value["msg"].as_str()?.to_string()))
+}
+
+/// Copies the key into the scratch directory with mode 0600, never
+/// overwriting, never through a buffer that outlives the copy.
+fn copy_key(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let key = EnrPrivateKey::load(from).context("loading the ENR private key")?;
+    key.save_new(to).context("copying the ENR key into the DKG directory")?;
+    debug_assert_eq!(fs::metadata(to)?.permissions().mode() & 0o777, 0o600);
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY).open(dir)?.sync_all()?;
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! The status contract (`dv-pod.status/v1`): where formation stands, as the
+//! sidecar reports it and as the TUI and the plugin read it. It is the only
+//! model of formation progress; nothing else invents one.
+//!
+//! The sidecar writes every change as one JSON log line (`"status": {...}`)
+//! and keeps the current snapshot in its sinks: a file (demo, tests) and a
+//! ConfigMap named after the release (in a cluster). Field by field
+//! documentation with an example of each phase is in `assets/schemas/`.
+
+use std::{
+    path::{Path, PathBuf},
+    time::SystemTime,
+};
+
+use serde::{Deserialize, Serialize};
+
+pub const SCHEMA: &str = "dv-pod.status/v1";
+
+/// Where formation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The ENR key exists; nothing polled yet.
+    KeyReady,
+    /// No definition names our operator yet.
+    WaitingForInvite,
+    /// A definition names us, but our operator has not accepted it with this ENR.
+    AwaitingOurSignature,
+    /// We accepted; other operators have not.
+    WaitingForSignatures,
+    /// `charon dkg` is running.
+    DkgRunning,
+    /// The last DKG attempt failed; another follows at `error.next_retry_at`.
+    DkgFailed,
+    /// The cluster lock and key shares are in place.
+    Done,
+}
+
+/// Signature progress of the definition we are joining.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    pub config_hash: String,
+    pub name: String,
+    pub signed: usize,
+    pub total: usize,
+    /// Addresses of operators that have not signed.
+    pub missing: Vec<String>,
+    pub operators: Vec<String>,
+}
+
+/// The DKG attempt in progress or last made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dkg {
+    pub attempt: u32,
+    /// The last step Charon reported, e.g. "waiting for peers".
+    pub step: String,
+    pub started_at: String,
+}
+
+/// The last failure, and when the next attempt comes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub reason: String,
+    pub next_retry_at: Option<String>,
+}
+
+/// One snapshot of the contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub schema: String,
+    pub phase: Phase,
+    pub operator: String,
+    pub enr: String,
+    pub updated_at: String,
+    /// When the current phase began.
+    pub phase_since: String,
+    pub polls: u64,
+    pub last_poll_at: Option<String>,
+    pub next_poll_at: Option<String>,
+    pub invite: Option<Invite>,
+    pub dkg: Option<Dkg>,
+    pub error: Option<Failure>,
+    pub lock_hash: Option<String>,
+}
+
+pub fn timestamp(at: SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+impl Status {
+    pub fn new(operator: String, enr: String) -> Self {
+        let now = timestamp(SystemTime::now());
+        Status {
+            schema: SCHEMA.into(),
+            phase: Phase::KeyReady,
+            operator,
+            enr,
+            updated_at: now.clone(),
+            phase_since: now,
+            polls: 0,
+            last_poll_at: None,
+            next_poll_at: None,
+            invite: None,
+            dkg: None,
+            error: None,
+            lock_hash: None,
+        }
+    }
+}
+
+/// Keeps the published snapshot and emits each change.
+pub struct Reporter {
+    current: Status,
+    file: Option<PathBuf>,
+}
+
+impl Reporter {
+    pub fn new(initial: Status, file: Option<PathBuf>) -> Self {
+        let reporter = Reporter { current: initial, file };
+        reporter.publish();
+        reporter
+    }
+
+    pub fn current(&self) -> &Status {
+        &self.current
+    }
+
+    /// Applies a change; publishes when anything but the poll counters moved.
+    pub fn update(&mut self, change: impl FnOnce(&mut Status)) {
+        let mut next = self.current.clone();
+        change(&mut next);
+        let now = timestamp(SystemTime::now());
+        if next.phase != self.current.phase {
+            next.phase_since = now.clone();
+        }
+        let significant = {
+            let mut a = next.clone();
+            let mut b = self.current.clone();
+            for s in [&mut a, &mut b] {
+                s.polls = 0;
+                s.last_poll_at = None;
+                s.next_poll_at = None;
+                s.updated_at = String::new();
+            }
+            a != b
+        };
+        next.updated_at = now;
+        self.current = next;
+        if significant {
+            self.publish();
+        } else {
+            self.write_file();
+        }
+    }
+
+    fn publish(&self) {
+        let status = serde_json::to_value(&self.current).expect("the status serialises");
+        tracing::info!(status = %status, phase = ?self.current.phase, "status");
+        self.write_file();
+    }
+
+    fn write_file(&self) {
+        if let Some(path) = &self.file
+            && let Err(error) = write_atomically(path, &serde_json::to_vec_pretty(&self.current).expect("serialises"))
+        {
+            tracing::warn!(%error, path = %path.display(), "cannot write the status file");
+        }
+    }
+}
+
+/// Writes via a temp file and rename, so readers never see half a file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Reads a status file written by a sidecar.
+pub fn read_file(path: &Path) -> std::io::Result<Status> {
+    let text = std::fs::read(path)?;
+    serde_json::from_slice(&text).map_err(std::io::Error::other)
+}

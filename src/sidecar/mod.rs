@@ -26,7 +26,7 @@ pub struct Cli {
 enum Command {
     /// Wait for a fully signed cluster definition naming this operator, run
     /// the DKG with Charon, and put the cluster lock and key shares in place.
-    Dkg(DkgArgs),
+    Dkg(Box<DkgArgs>),
     /// Serve the Obol API simulator (for tests, `helm test` and the demo).
     MockApi {
         /// Address to listen on.

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod definition;
 pub mod enr;
+pub mod kube;
 pub mod logging;
 pub mod obol_api;
 pub mod sidecar;

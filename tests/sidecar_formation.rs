@@ -77,7 +77,11 @@ async fn four_sidecars_detect_the_last_signature_run_a_real_dkg_and_the_result_r
     let work = tempfile::tempdir().unwrap();
     let work = work.path();
     let (_relay, relay_url) = start_relay(work);
-    assert!(wait_for_http_ok(&format!("{relay_url}/enr"), Duration::from_secs(30)).await, "relay:\n{}", tail(&work.join("relay.log")));
+    assert!(
+        wait_for_http_ok(&format!("{relay_url}/enr"), Duration::from_secs(30)).await,
+        "relay:\n{}",
+        tail(&work.join("relay.log"))
+    );
 
     let simulator = Simulator::new(&SimulatorConfig::default()).unwrap();
     let api = format!("http://{}", simulator.clone().spawn("127.0.0.1:0".parse().unwrap()).await.unwrap());
@@ -116,8 +120,11 @@ async fn four_sidecars_detect_the_last_signature_run_a_real_dkg_and_the_result_r
     let created = simulator.create(plan).unwrap();
     let last_signature = created_at + Duration::from_secs_f64(signing_delays[3]);
 
-    let mut sidecars: Vec<Spawned> =
-        nodes.iter().zip(&created.operator_addresses).map(|(node, operator)| sidecar(node, operator, &api, &relay_url)).collect();
+    let mut sidecars: Vec<Spawned> = nodes
+        .iter()
+        .zip(&created.operator_addresses)
+        .map(|(node, operator)| sidecar(node, operator, &api, &relay_url))
+        .collect();
 
     for (i, sidecar) in sidecars.iter_mut().enumerate() {
         let status = tokio::task::block_in_place(|| sidecar.wait_for_exit(Duration::from_secs(240)));

@@ -27,6 +27,22 @@ enum Command {
     /// Wait for a fully signed cluster definition naming this operator, run
     /// the DKG with Charon, and put the cluster lock and key shares in place.
     Dkg(Box<DkgArgs>),
+    /// The chart's ENR Job: make sure the ENR key Secret exists (creating it
+    /// with a new key only if it is missing) and print the ENR, nothing else.
+    Enr {
+        /// The Secret holding the key.
+        #[arg(long, env = "DV_ENR_SECRET")]
+        secret_name: String,
+        /// Namespace of the Secret (default: the pod's own).
+        #[arg(long, env = "DV_NAMESPACE")]
+        namespace: Option<String>,
+        /// Create the Secret with a new key when it is missing.
+        #[arg(long)]
+        create: bool,
+        /// The Helm release, for the Secret's labels.
+        #[arg(long, env = "DV_RELEASE", default_value = "dv-pod")]
+        release: String,
+    },
     /// Serve the Obol API simulator (for tests, `helm test` and the demo).
     MockApi {
         /// Address to listen on.
@@ -151,6 +167,15 @@ pub fn run(cli: Cli) -> ExitCode {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Enr { secret_name, namespace, create, release } => {
+            let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
+            let namespace = namespace.unwrap_or_else(|| client.default_namespace().to_string());
+            let when_missing = if create { crate::kube::WhenMissing::Create } else { crate::kube::WhenMissing::Fail };
+            let labels = crate::kube::release_labels(&release, "enr-key");
+            let record = crate::kube::ensure_enr_secret(client, &namespace, &secret_name, when_missing, labels).await?;
+            println!("{record}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Dkg(args) => {
             let config = args.into_config()?;
             match dkg::run(config).await {

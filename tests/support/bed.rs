@@ -49,6 +49,7 @@ pub struct Bed {
     /// Admin kubeconfig (system:masters), for helm and kubectl.
     pub kubeconfig: PathBuf,
     ca_der: Vec<u8>,
+    ca_pem: String,
     admin_token: String,
 }
 
@@ -224,7 +225,7 @@ fn start() -> Bed {
         std::mem::forget(child);
     }
 
-    let bed = Bed { server, kubeconfig, ca_der: pki.ca_der, admin_token };
+    let bed = Bed { server, kubeconfig, ca_der: pki.ca_der, ca_pem: pki.ca_pem, admin_token };
     bed.wait_until_ready(&dir);
     bed
 }
@@ -262,6 +263,14 @@ impl Bed {
     pub async fn client_as_service_account(&self, namespace: &str, name: &str) -> Client {
         let token = self.mint_token(namespace, name).await;
         self.client_with(|auth| auth.token = Some(token.into()))
+    }
+
+    /// A kubeconfig at `path` that authenticates as a ServiceAccount, for
+    /// running our binaries (and helm) exactly as that account.
+    pub async fn kubeconfig_for_service_account(&self, namespace: &str, name: &str, path: &Path) -> PathBuf {
+        let token = self.mint_token(namespace, name).await;
+        write_kubeconfig(path, &self.server, &self.ca_pem, &token);
+        path.to_path_buf()
     }
 
     /// A token for a ServiceAccount from the TokenRequest API.

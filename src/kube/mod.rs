@@ -1,0 +1,128 @@
+//! Kubernetes objects dv-pod owns at run time. For now: the ENR key Secret,
+//! which is created once, read forever after, and never updated or deleted
+//! by any code path (the chart's ENR Job needs only `create` on Secrets and
+//! `get` on this one name).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{ByteString, api::core::v1::Secret};
+use kube::{
+    Api, Client,
+    api::{ObjectMeta, PostParams},
+};
+
+use crate::enr::{EnrPrivateKey, EnrRecord};
+
+/// Data key holding the private key, in Charon's file format.
+pub const SECRET_KEY_FIELD: &str = "charon-enr-private-key";
+/// Data key holding the ENR, for humans and for `kubectl dv enr`.
+pub const SECRET_ENR_FIELD: &str = "enr";
+
+/// What can go wrong with the ENR Secret.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrSecretError {
+    #[error(
+        "Secret {namespace}/{name} does not exist; create it with the key under data key \"{SECRET_KEY_FIELD}\", or \
+         let the chart generate one (charon.enr.existingSecret unset)"
+    )]
+    Missing { namespace: String, name: String },
+    #[error(
+        "Secret {namespace}/{name} exists but {reason}; it was left untouched. Fix or restore it (a key that was \
+         used in a cluster must never be replaced)"
+    )]
+    Corrupt { namespace: String, name: String, reason: String },
+    #[error("Kubernetes API: {0}")]
+    Api(#[from] kube::Error),
+    #[error(transparent)]
+    Key(#[from] crate::enr::EnrError),
+}
+
+/// How the ENR Job treats a missing Secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenMissing {
+    /// Generate a key and create the Secret (the chart's default mode).
+    Create,
+    /// The operator supplied the Secret: its absence is an error.
+    Fail,
+}
+
+/// The ENR of the key in Secret `name`, creating the Secret with a new key
+/// first if it is missing and `when_missing` allows. An existing Secret is
+/// only ever read. If another process creates the Secret at the same time,
+/// its key wins and is returned.
+pub async fn ensure_enr_secret(
+    client: Client,
+    namespace: &str,
+    name: &str,
+    when_missing: WhenMissing,
+    labels: BTreeMap<String, String>,
+) -> Result<EnrRecord, EnrSecretError> {
+    let secrets: Api<Secret> = Api::namespaced(client, namespace);
+    if let Some(existing) = secrets.get_opt(name).await? {
+        return read_key(&existing, namespace, name);
+    }
+    if when_missing == WhenMissing::Fail {
+        return Err(EnrSecretError::Missing { namespace: namespace.into(), name: name.into() });
+    }
+    let key = EnrPrivateKey::generate()?;
+    let record = key.record();
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(namespace.into()),
+            labels: Some(labels),
+            annotations: Some(BTreeMap::from([(
+                "dv-pod.obol.org/warning".to_string(),
+                "The ENR private key of a Charon node. Never delete or replace it once the node is in a cluster."
+                    .to_string(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([
+            (SECRET_KEY_FIELD.to_string(), ByteString(key.to_charon_hex().as_bytes().to_vec())),
+            (SECRET_ENR_FIELD.to_string(), ByteString(record.text().as_bytes().to_vec())),
+        ])),
+        immutable: Some(true),
+        type_: Some("Opaque".into()),
+        ..Secret::default()
+    };
+    match secrets.create(&PostParams::default(), &secret).await {
+        Ok(_) => {
+            tracing::info!(namespace, name, enr = %record, "created the ENR key Secret");
+            Ok(record)
+        }
+        Err(kube::Error::Api(response)) if response.code == 409 => {
+            tracing::info!(namespace, name, "another process created the ENR Secret first; using its key");
+            let winner = secrets.get(name).await?;
+            read_key(&winner, namespace, name)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn read_key(secret: &Secret, namespace: &str, name: &str) -> Result<EnrRecord, EnrSecretError> {
+    let corrupt = |reason: String| EnrSecretError::Corrupt { namespace: namespace.into(), name: name.into(), reason };
+    let bytes = secret
+        .data
+        .as_ref()
+        .and_then(|data| data.get(SECRET_KEY_FIELD))
+        .ok_or_else(|| corrupt(format!("has no data key \"{SECRET_KEY_FIELD}\"")))?;
+    let text = zeroize::Zeroizing::new(
+        String::from_utf8(bytes.0.clone()).map_err(|_| corrupt(format!("\"{SECRET_KEY_FIELD}\" is not text")))?,
+    );
+    // Charon trims whitespace when it loads a key, and `kubectl create
+    // secret --from-file` keeps a trailing newline: accept that much.
+    let key =
+        EnrPrivateKey::from_charon_hex(text.trim()).map_err(|e| corrupt(format!("\"{SECRET_KEY_FIELD}\": {e}")))?;
+    Ok(key.record())
+}
+
+/// The standard labels of an object that belongs to a release.
+pub fn release_labels(release: &str, component: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".to_string(), "dv-pod".to_string()),
+        ("app.kubernetes.io/instance".to_string(), release.to_string()),
+        ("app.kubernetes.io/component".to_string(), component.to_string()),
+        ("app.kubernetes.io/managed-by".to_string(), "dv-sidecar".to_string()),
+    ])
+}

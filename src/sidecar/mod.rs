@@ -1,6 +1,7 @@
 //! `dv-sidecar`: the in-pod program's commands.
 
 pub mod dkg;
+pub mod import_keys;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
@@ -42,6 +43,18 @@ enum Command {
         /// The Helm release, for the Secret's labels.
         #[arg(long, env = "DV_RELEASE", default_value = "dv-pod")]
         release: String,
+    },
+    /// Lay out the DKG's key shares the way a validator client reads them
+    /// (adds missing keys, keeps existing ones, never touches anything else).
+    ImportKeys {
+        #[arg(long, env = "DV_VC_TYPE", value_enum)]
+        client: import_keys::ValidatorClient,
+        /// Directory with keystore-N.json and keystore-N.txt.
+        #[arg(long, env = "DV_KEYS_FROM")]
+        from: PathBuf,
+        /// The validator client's data directory.
+        #[arg(long, env = "DV_KEYS_TO")]
+        to: PathBuf,
     },
     /// Serve the Obol API simulator (for tests, `helm test` and the demo).
     MockApi {
@@ -174,6 +187,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let labels = crate::kube::release_labels(&release, "enr-key");
             let record = crate::kube::ensure_enr_secret(client, &namespace, &secret_name, when_missing, labels).await?;
             println!("{record}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ImportKeys { client, from, to } => {
+            let shares = import_keys::read_key_shares(&from)?;
+            let summary = import_keys::import(client, &shares, &to)?;
+            tracing::info!(client = ?client, added = ?summary.added, kept = summary.kept.len(), "key shares laid out");
             Ok(ExitCode::SUCCESS)
         }
         Command::Dkg(args) => {

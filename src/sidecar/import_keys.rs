@@ -1,0 +1,163 @@
+//! `dv-sidecar import-keys`: lays out Charon's key shares
+//! (`keystore-N.json` + `keystore-N.txt`) the way each validator client reads
+//! them. Incremental: keys already laid out are left as they are, new ones
+//! are added, and nothing else in the client's data directory (above all its
+//! slashing-protection database) is touched. Files are written to a temp
+//! name and renamed, so a crash never leaves half a keystore.
+//!
+//! | client | layout under the VC data directory |
+//! |---|---|
+//! | lighthouse | `validators/0x<pk>/voting-keystore.json`, `validators/0x<pk>/password.txt`, entries in `validators/validator_definitions.yml` (run with `--disable-auto-discover`) |
+//! | teku | `keys/0x<pk>.json` paired with `passwords/0x<pk>.txt` (`--validator-keys=keys:passwords`) |
+//! | prysm | `prysm-import/0x<pk>/keystore.json` + `password.txt`, one directory per `validator accounts import` run that the chart's Prysm container does |
+//! | nimbus | `validators/0x<pk>/keystore.json`, `secrets/0x<pk>` |
+//! | lodestar | `keystores/0x<pk>/voting-keystore.json`, `secrets/0x<pk>` |
+
+use std::{
+    fs,
+    io::Write,
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, bail};
+
+/// The validator clients dv-pod runs behind Charon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValidatorClient {
+    Lighthouse,
+    Teku,
+    Prysm,
+    Nimbus,
+    Lodestar,
+}
+
+/// One key share as Charon wrote it.
+#[derive(Debug, Clone)]
+pub struct KeyShare {
+    /// `0x`-prefixed lower-case hex of the share's BLS public key.
+    pub pubkey: String,
+    pub keystore: Vec<u8>,
+    pub password: zeroize::Zeroizing<Vec<u8>>,
+}
+
+/// Reads every `keystore-*.json` with its `.txt` password from `dir`.
+pub fn read_key_shares(dir: &Path) -> anyhow::Result<Vec<KeyShare>> {
+    let mut shares = Vec::new();
+    let mut names: Vec<PathBuf> = fs::read_dir(dir)
+        .with_context(|| format!("reading key shares from {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "json")
+                && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("keystore-"))
+        })
+        .collect();
+    names.sort();
+    for path in names {
+        let keystore = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let value: serde_json::Value = serde_json::from_slice(&keystore)
+            .with_context(|| format!("{} is not an EIP-2335 keystore", path.display()))?;
+        let pubkey = value["pubkey"]
+            .as_str()
+            .filter(|pk| pk.len() == 96 && pk.bytes().all(|b| b.is_ascii_hexdigit()))
+            .with_context(|| format!("{} has no 48-byte pubkey", path.display()))?
+            .to_ascii_lowercase();
+        let password_path = path.with_extension("txt");
+        let password = zeroize::Zeroizing::new(
+            fs::read(&password_path)
+                .with_context(|| format!("the password file {} is missing", password_path.display()))?,
+        );
+        shares.push(KeyShare { pubkey: format!("0x{pubkey}"), keystore, password });
+    }
+    if shares.is_empty() {
+        bail!("no keystore-*.json key shares in {}", dir.display());
+    }
+    Ok(shares)
+}
+
+/// What an import did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub added: Vec<String>,
+    pub kept: Vec<String>,
+}
+
+/// Lays out `shares` for `client` under `vc_dir`.
+pub fn import(client: ValidatorClient, shares: &[KeyShare], vc_dir: &Path) -> anyhow::Result<ImportSummary> {
+    let mut summary = ImportSummary::default();
+    for share in shares {
+        let pk = &share.pubkey;
+        let (keystore, password) = match client {
+            ValidatorClient::Lighthouse => (
+                vc_dir.join("validators").join(pk).join("voting-keystore.json"),
+                vc_dir.join("validators").join(pk).join("password.txt"),
+            ),
+            ValidatorClient::Teku => {
+                (vc_dir.join("keys").join(format!("{pk}.json")), vc_dir.join("passwords").join(format!("{pk}.txt")))
+            }
+            ValidatorClient::Prysm => (
+                vc_dir.join("prysm-import").join(pk).join("keystore.json"),
+                vc_dir.join("prysm-import").join(pk).join("password.txt"),
+            ),
+            ValidatorClient::Nimbus => {
+                (vc_dir.join("validators").join(pk).join("keystore.json"), vc_dir.join("secrets").join(pk))
+            }
+            ValidatorClient::Lodestar => {
+                (vc_dir.join("keystores").join(pk).join("voting-keystore.json"), vc_dir.join("secrets").join(pk))
+            }
+        };
+        // The password goes first: a keystore a client can see always has one.
+        let wrote_password = write_new(&password, &share.password)?;
+        let wrote_keystore = write_new(&keystore, &share.keystore)?;
+        if client == ValidatorClient::Lighthouse {
+            add_lighthouse_definition(vc_dir, pk, &keystore, &password)?;
+        }
+        if wrote_keystore || wrote_password { summary.added.push(pk.clone()) } else { summary.kept.push(pk.clone()) }
+    }
+    Ok(summary)
+}
+
+/// Writes `bytes` to `path` (mode 0600) unless it exists; true if written.
+fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<bool> {
+    if path.exists() {
+        return Ok(false);
+    }
+    let dir = path.parent().expect("layout paths have a parent");
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = path.with_extension("importing");
+    let _ = fs::remove_file(&tmp);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(&tmp, path).with_context(|| format!("moving {} into place", path.display()))?;
+    Ok(true)
+}
+
+/// Appends an entry for `pk` to Lighthouse's `validator_definitions.yml`
+/// unless one exists. Existing entries (which Lighthouse itself edits, e.g.
+/// to disable a validator) are never rewritten.
+fn add_lighthouse_definition(vc_dir: &Path, pk: &str, keystore: &Path, password: &Path) -> anyhow::Result<()> {
+    let path = vc_dir.join("validators").join("validator_definitions.yml");
+    let existing = fs::read_to_string(&path).unwrap_or_default();
+    if existing.contains(&format!("voting_public_key: \"{pk}\"")) {
+        return Ok(());
+    }
+    let mut text = if existing.trim().is_empty() { "---\n".to_string() } else { existing };
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "- enabled: true\n  voting_public_key: \"{pk}\"\n  type: local_keystore\n  voting_keystore_path: \"{}\"\n  voting_keystore_password_path: \"{}\"\n",
+        keystore.display(),
+        password.display()
+    ));
+    let tmp = path.with_extension("yml.importing");
+    fs::write(&tmp, text)?;
+    fs::rename(&tmp, &path).with_context(|| format!("updating {}", path.display()))
+}

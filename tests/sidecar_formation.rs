@@ -1,159 +1,50 @@
-//! Formation: four operators, each a real `dv-sidecar dkg` process with its
-//! own ENR key and data directory, against the Obol API simulator and a real
-//! `charon relay` on loopback. One operator has signed at the start; the
-//! others sign over the following seconds. Every sidecar must notice, run the
-//! real `charon dkg`, and end with the same verified lock and its key shares;
-//! then `charon run` on the four results becomes ready on the simnet mocks.
+//! Formation with real Charon: four `dv-sidecar dkg` processes, the Obol API
+//! simulator and a real `charon relay` on loopback (see support/formation.rs),
+//! first as it should go, then with everything that goes wrong in practice.
 
 mod support;
 
 use std::{
-    path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant, SystemTime},
 };
 
 use dv_pod::{
-    definition::Network,
-    enr::EnrPrivateKey,
-    obol_api::simulator::{ClusterPlan, OperatorPlan, SignAt, Simulator, SimulatorConfig},
-    status,
+    obol_api::simulator::{Endpoint, Fault, FaultRule, SignAt},
+    status::{self, Phase},
 };
-use serde_json::Value;
 use support::{
     bed::bin,
-    process::{Spawned, free_port, spawn, wait_for_http_ok},
+    formation::{Formation, tail},
+    process::{free_port, spawn, wait_for_http_ok},
 };
 
-struct Node {
-    data_dir: PathBuf,
-    key_file: PathBuf,
-    status_file: PathBuf,
-    log: PathBuf,
-}
-
-fn start_relay(work: &Path) -> (Spawned, String) {
-    let http = free_port();
-    let mut command = Command::new(bin("charon"));
-    command.args([
-        "relay",
-        &format!("--data-dir={}", work.join("relay").display()),
-        &format!("--http-address=127.0.0.1:{http}"),
-        &format!("--p2p-tcp-address=127.0.0.1:{}", free_port()),
-        "--p2p-advertise-private-addresses=true",
-        "--log-format=json",
-    ]);
-    (spawn("relay", command, &work.join("relay.log")), format!("http://127.0.0.1:{http}"))
-}
-
-fn sidecar(node: &Node, operator: &str, api: &str, relay: &str) -> Spawned {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_dv-sidecar"));
-    command
-        .arg("dkg")
-        .args(["--data-dir", node.data_dir.to_str().unwrap()])
-        .args(["--enr-key-file", node.key_file.to_str().unwrap()])
-        .args(["--operator-address", operator, "--network", "hoodi", "--api-endpoint", api])
-        .args(["--initial-retry-delay-seconds", "1", "--max-retry-delay-seconds", "4"])
-        .args(["--p2p-relays", relay])
-        .arg(format!("--p2p-tcp-address=127.0.0.1:{}", free_port()))
-        .args(["--dkg-timeout-seconds", "60", "--dkg-attempt-timeout-seconds", "150"])
-        .args(["--charon", bin("charon").to_str().unwrap()])
-        .args(["--status-file", node.status_file.to_str().unwrap()]);
-    spawn("dv-sidecar", command, &node.log)
-}
-
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(25)..].join("\n")
-}
-
-fn parse_time(text: &str) -> SystemTime {
-    humantime::parse_rfc3339(text).unwrap()
+fn all_signed() -> [SignAt; 4] {
+    [SignAt::Now, SignAt::Now, SignAt::Now, SignAt::Now]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_sidecars_detect_the_last_signature_run_a_real_dkg_and_the_result_runs() {
-    let work = tempfile::tempdir().unwrap();
-    let work = work.path();
-    let (_relay, relay_url) = start_relay(work);
-    assert!(
-        wait_for_http_ok(&format!("{relay_url}/enr"), Duration::from_secs(30)).await,
-        "relay:\n{}",
-        tail(&work.join("relay.log"))
-    );
-
-    let simulator = Simulator::new(&SimulatorConfig::default()).unwrap();
-    let api = format!("http://{}", simulator.clone().spawn("127.0.0.1:0".parse().unwrap()).await.unwrap());
-
-    let nodes: Vec<Node> = (0..4)
-        .map(|i| {
-            let data_dir = work.join(format!("node{i}"));
-            std::fs::create_dir_all(&data_dir).unwrap();
-            let key_file = work.join(format!("node{i}-enr-key"));
-            EnrPrivateKey::generate().unwrap().save_new(&key_file).unwrap();
-            Node {
-                data_dir,
-                key_file,
-                status_file: work.join(format!("node{i}.status.json")),
-                log: work.join(format!("node{i}.log")),
-            }
-        })
-        .collect();
-    let signing_delays = [0.0, 3.0, 5.0, 7.0];
-    let plan = ClusterPlan {
-        name: "formation".into(),
-        network: Network::Hoodi,
-        num_validators: 1,
-        threshold: None,
-        operators: nodes
-            .iter()
-            .zip(signing_delays)
-            .map(|(node, delay)| OperatorPlan {
-                enr: Some(EnrPrivateKey::load(&node.key_file).unwrap().record().text().to_string()),
-                eth_private_key: None,
-                sign: if delay == 0.0 { SignAt::Now } else { SignAt::AfterSeconds(delay) },
-            })
-            .collect(),
-    };
+    let mut formation = Formation::new(true).await;
+    let delays = [0.0, 3.0, 5.0, 7.0];
     let created_at = SystemTime::now();
-    let created = simulator.create(plan).unwrap();
-    let last_signature = created_at + Duration::from_secs_f64(signing_delays[3]);
+    formation.create_cluster(delays.map(|d| if d == 0.0 { SignAt::Now } else { SignAt::AfterSeconds(d) }));
+    let last_signature = created_at + Duration::from_secs_f64(delays[3]);
 
-    let mut sidecars: Vec<Spawned> = nodes
-        .iter()
-        .zip(&created.operator_addresses)
-        .map(|(node, operator)| sidecar(node, operator, &api, &relay_url))
-        .collect();
-
-    for (i, sidecar) in sidecars.iter_mut().enumerate() {
-        let status = tokio::task::block_in_place(|| sidecar.wait_for_exit(Duration::from_secs(240)));
-        assert!(status.is_some_and(|s| s.success()), "sidecar {i} ended with {status:?}:\n{}", tail(&nodes[i].log));
+    let mut sidecars = formation.start_all();
+    formation.expect_success(&mut sidecars, Duration::from_secs(240));
+    formation.assert_formed();
+    for node in &formation.nodes {
+        let started = status::read_file(&node.status_file).unwrap().dkg.unwrap().started_at;
+        let reaction = humantime::parse_rfc3339(&started).unwrap().duration_since(last_signature).unwrap_or_default();
+        println!("figure: charon dkg started {reaction:?} after the last signature (initial interval 1 s)");
+        assert!(reaction <= Duration::from_secs(2), "the DKG started {reaction:?} after the last signature");
     }
-
-    let mut lock_hashes = Vec::new();
-    for node in &nodes {
-        let cluster = node.data_dir.join("cluster");
-        let lock: Value = serde_json::from_slice(&std::fs::read(cluster.join("cluster-lock.json")).unwrap()).unwrap();
-        lock_hashes.push(lock["lock_hash"].as_str().unwrap().to_string());
-        assert_eq!(lock["cluster_definition"]["config_hash"], created.config_hash);
-        for file in ["keystore-0.json", "keystore-0.txt"] {
-            assert!(cluster.join("validator_keys").join(file).is_file(), "{file} missing in {}", cluster.display());
-        }
-        assert!(!cluster.join("charon-enr-private-key").exists(), "the key copy must not stay in the result");
-        assert!(!node.data_dir.join(".dkg-attempt").exists());
-        let final_status = status::read_file(&node.status_file).unwrap();
-        assert_eq!(final_status.phase, status::Phase::Done);
-        let started = parse_time(&final_status.dkg.unwrap().started_at);
-        let reaction = started.duration_since(last_signature).unwrap_or_default();
-        println!("figure: {} started charon dkg {reaction:?} after the last signature", node.data_dir.display());
-    }
-    assert!(lock_hashes.windows(2).all(|w| w[0] == w[1]), "lock hashes differ: {lock_hashes:?}");
 
     // The artifacts work: Charon runs on them against its simnet mocks.
     let mut charons = Vec::new();
     let mut readiness = Vec::new();
-    for (i, node) in nodes.iter().enumerate() {
+    for (i, node) in formation.nodes.iter().enumerate() {
         let monitoring = free_port();
         let cluster = node.data_dir.join("cluster");
         let mut command = Command::new(bin("charon"));
@@ -164,22 +55,158 @@ async fn four_sidecars_detect_the_last_signature_run_a_real_dkg_and_the_result_r
             "--simnet-beacon-mock",
             "--simnet-validator-mock",
             &format!("--simnet-validator-keys-dir={}", cluster.join("validator_keys").display()),
-            &format!("--p2p-relays={relay_url}"),
+            &format!("--p2p-relays={}", formation.relay_url),
             &format!("--p2p-tcp-address=127.0.0.1:{}", free_port()),
             &format!("--monitoring-address=127.0.0.1:{monitoring}"),
             &format!("--validator-api-address=127.0.0.1:{}", free_port()),
             "--log-format=json",
         ]);
-        charons.push(spawn("charon run", command, &work.join(format!("charon{i}.log"))));
+        charons.push(spawn("charon run", command, &formation.work.path().join(format!("charon{i}.log"))));
         readiness.push(format!("http://127.0.0.1:{monitoring}/readyz"));
     }
     let started = Instant::now();
     for (i, url) in readiness.iter().enumerate() {
+        let log = formation.work.path().join(format!("charon{i}.log"));
         assert!(
             wait_for_http_ok(url, Duration::from_secs(120)).await,
             "charon {i} never became ready:\n{}",
-            tail(&work.join(format!("charon{i}.log")))
+            tail(&log)
         );
     }
     println!("figure: four charon nodes ready {:?} after start", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_that_is_down_at_start_and_comes_up_later_still_forms_the_cluster() {
+    let mut formation = Formation::new(false).await;
+    formation.create_cluster(all_signed());
+    let mut sidecars = formation.start_all();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let waiting = status::read_file(&formation.nodes[0].status_file).unwrap();
+    assert_eq!(waiting.phase, Phase::WaitingForInvite);
+    assert!(waiting.error.is_some_and(|e| e.reason.contains("request failed")), "the outage is reported in the status");
+    formation.serve_api().await;
+    formation.expect_success(&mut sidecars, Duration::from_secs(240));
+    formation.assert_formed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_api_fault_on_the_way_is_survived_and_the_cluster_still_forms() {
+    let mut formation = Formation::new(true).await;
+    let rule = |fault, times| FaultRule { endpoint: Endpoint::Any, fault, times: Some(times) };
+    formation.set_faults(vec![
+        rule(Fault::ServerError, 3),
+        rule(Fault::TooManyRequests { retry_after_seconds: 1 }, 2),
+        rule(Fault::Hang { seconds: 11.0 }, 1),
+        rule(Fault::SlowBody { bytes_per_second: 20_000 }, 2),
+        rule(Fault::TruncatedJson, 2),
+        rule(Fault::WrongContentType, 2),
+        rule(Fault::EmptyPage, 2),
+        rule(Fault::ShiftingTotalPages, 3),
+        rule(Fault::DuplicateAcrossPages, 3),
+        rule(Fault::UnknownVersion, 3),
+        rule(Fault::TamperedWithdrawalAddress, 3),
+    ]);
+    formation.create_cluster([
+        SignAt::Now,
+        SignAt::AfterSeconds(2.0),
+        SignAt::AfterSeconds(3.0),
+        SignAt::AfterSeconds(4.0),
+    ]);
+    let mut sidecars = formation.start_all();
+    formation.expect_success(&mut sidecars, Duration::from_secs(300));
+    formation.assert_formed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_offline_during_the_dkg_makes_the_others_retry_until_it_returns() {
+    let mut formation = Formation::new(true).await;
+    formation.attempt_timeout_seconds = 15;
+    formation.create_cluster(all_signed());
+    let mut sidecars: Vec<_> = (0..3).map(|i| formation.start_sidecar(i)).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status::read_file(&formation.nodes[0].status_file).map(|s| s.phase).ok() != Some(Phase::DkgFailed) {
+        assert!(
+            Instant::now() < deadline,
+            "node 0 never gave up on its first attempt:\n{}",
+            tail(&formation.nodes[0].log)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let failed = status::read_file(&formation.nodes[0].status_file).unwrap();
+    assert!(failed.error.unwrap().next_retry_at.is_some(), "a failure says when the next attempt comes");
+
+    sidecars.push(formation.start_sidecar(3));
+    formation.expect_success(&mut sidecars, Duration::from_secs(240));
+    formation.assert_formed();
+    assert!(status::read_file(&formation.nodes[0].status_file).unwrap().dkg.unwrap().attempt >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_killed_mid_dkg_and_restarted_forms_with_the_others() {
+    let mut formation = Formation::new(true).await;
+    formation.create_cluster(all_signed());
+    let mut sidecars = formation.start_all();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status::read_file(&formation.nodes[1].status_file).map(|s| s.phase).ok() != Some(Phase::DkgRunning) {
+        assert!(Instant::now() < deadline, "node 1 never started its DKG:\n{}", tail(&formation.nodes[1].log));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sidecars[1].signal(libc::SIGKILL);
+    sidecars[1].wait_for_exit(Duration::from_secs(10));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    sidecars[1] = formation.start_sidecar(1);
+    formation.expect_success(&mut sidecars, Duration::from_secs(300));
+    formation.assert_formed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_success_a_restart_runs_no_second_dkg_and_an_interrupted_move_is_completed() {
+    let mut formation = Formation::new(true).await;
+    formation.create_cluster(all_signed());
+    let mut sidecars = formation.start_all();
+    formation.expect_success(&mut sidecars, Duration::from_secs(240));
+    let lock_hash = formation.assert_formed();
+    let cluster = formation.nodes[0].data_dir.join("cluster");
+    let lock_before = std::fs::read(cluster.join("cluster-lock.json")).unwrap();
+
+    // A restart after success (the API unreachable, so any poll would show).
+    formation.set_faults(vec![FaultRule { endpoint: Endpoint::Any, fault: Fault::ServerError, times: None }]);
+    let mut again = formation.start_sidecar(0);
+    let exit = tokio::task::block_in_place(|| again.wait_for_exit(Duration::from_secs(20)));
+    assert!(exit.is_some_and(|s| s.success()), "{}", tail(&formation.nodes[0].log));
+    assert_eq!(std::fs::read(cluster.join("cluster-lock.json")).unwrap(), lock_before);
+
+    // A kill between Charon finishing and the move: the complete result sits
+    // in the scratch directory. The restart must put it in place, not redo it.
+    let scratch = formation.nodes[2].data_dir.join(".dkg-attempt");
+    std::fs::rename(formation.nodes[2].data_dir.join("cluster"), &scratch).unwrap();
+    std::fs::remove_file(scratch.join("dkg-complete.json")).unwrap();
+    let mut resumed = formation.start_sidecar(2);
+    let exit = tokio::task::block_in_place(|| resumed.wait_for_exit(Duration::from_secs(20)));
+    assert!(exit.is_some_and(|s| s.success()), "{}", tail(&formation.nodes[2].log));
+    assert_eq!(formation.assert_formed(), lock_hash);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_definition_is_never_used_for_a_dkg() {
+    let mut formation = Formation::new(true).await;
+    formation.set_faults(vec![FaultRule {
+        endpoint: Endpoint::Any,
+        fault: Fault::TamperedWithdrawalAddress,
+        times: None,
+    }]);
+    formation.create_cluster(all_signed());
+    let _sidecar = formation.start_sidecar(0);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+
+    let node = &formation.nodes[0];
+    let current = status::read_file(&node.status_file).unwrap();
+    assert!(current.polls >= 3, "kept polling: {current:?}");
+    assert!(matches!(current.phase, Phase::WaitingForInvite), "{current:?}");
+    assert!(current.dkg.is_none());
+    assert!(!node.data_dir.join(".dkg-attempt").exists() && !node.data_dir.join("cluster").exists());
+    let log = std::fs::read_to_string(&node.log).unwrap();
+    assert!(log.contains("refusing an invalid definition"), "{}", tail(&node.log));
 }

@@ -328,26 +328,47 @@ fn check_existing_cluster(cluster_dir: &Path, our_enr: &str) -> anyhow::Result<S
     Ok(lock.lock_hash)
 }
 
-/// A previous run died mid-attempt. A complete, verified result is put in
-/// place; a half-written one with a lock is set aside; anything else goes.
+/// A previous run died mid-attempt. A result that is complete and verified
+/// (Charon finished; the move did not) is put in place, since the other
+/// nodes may already be done and will never repeat the ceremony. An
+/// incomplete one that wrote a lock is set aside; anything else goes.
 fn finish_interrupted_attempt(config: &DkgConfig, enr: &crate::enr::EnrRecord) -> anyhow::Result<()> {
     let scratch = config.data_dir.join(ATTEMPT_DIR);
-    if !scratch.exists() {
-        return Ok(());
-    }
     let cluster_dir = config.data_dir.join(CLUSTER_DIR);
-    if scratch.join(COMPLETE_MARKER).exists() && !cluster_dir.exists() {
-        tracing::info!("completing the move of a finished DKG interrupted by a restart");
-        fs::rename(&scratch, &cluster_dir).context("moving the finished DKG into place")?;
+    if !scratch.exists() || cluster_dir.exists() {
         return Ok(());
     }
-    if scratch.join(LOCK_FILE).exists() {
-        let kept = config.data_dir.join(format!("dkg-failed-{}", timestamp(SystemTime::now()).replace(':', "-")));
-        tracing::warn!(kept = %kept.display(), enr = %enr, "an interrupted attempt left a lock; keeping it aside");
-        fs::rename(&scratch, &kept).context("setting aside an interrupted attempt")?;
-        return Ok(());
+    if !scratch.join(LOCK_FILE).exists() {
+        return fs::remove_dir_all(&scratch).context("removing an interrupted attempt that wrote no lock");
     }
-    fs::remove_dir_all(&scratch).context("removing an interrupted attempt that wrote no lock")
+    let definition = fs::read(scratch.join(DEFINITION_FILE))
+        .ok()
+        .and_then(|bytes| Definition::from_json(&bytes).ok())
+        .context("an interrupted attempt has a lock but no readable definition")?;
+    match judge_outputs(&scratch, enr.text(), &definition) {
+        Ok(lock_hash) => {
+            tracing::info!(%lock_hash, "completing a finished DKG whose move a restart interrupted");
+            move_into_place(config, &scratch, &lock_hash, 0)
+        }
+        Err(problem) => {
+            let kept = config.data_dir.join(format!("dkg-failed-{}", timestamp(SystemTime::now()).replace(':', "-")));
+            tracing::warn!(kept = %kept.display(), %problem, "an interrupted attempt left an incomplete lock; keeping it aside");
+            fs::rename(&scratch, &kept).context("setting aside an interrupted attempt")
+        }
+    }
+}
+
+/// Removes our key copy from the result, marks it complete and renames the
+/// scratch directory to `cluster/`: one atomic step.
+fn move_into_place(config: &DkgConfig, scratch: &Path, lock_hash: &str, attempt: u32) -> anyhow::Result<()> {
+    // Our key copy and Charon's key lock stay out of the result.
+    let _ = fs::remove_file(scratch.join(KEY_FILE_NAME));
+    let _ = fs::remove_file(scratch.join(format!("{KEY_FILE_NAME}.lock")));
+    let marker = json!({"lock_hash": lock_hash, "completed_at": timestamp(SystemTime::now()), "attempt": attempt});
+    status::write_atomically(&scratch.join(COMPLETE_MARKER), marker.to_string().as_bytes())?;
+    sync_dir(scratch)?;
+    fs::rename(scratch, config.data_dir.join(CLUSTER_DIR)).context("moving the DKG result into place")?;
+    sync_dir(&config.data_dir)
 }
 
 async fn run_attempt(
@@ -402,6 +423,17 @@ async fn run_attempt(
         }
     }
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    // If the sidecar itself is killed, its ceremony must not live on beside
+    // the next attempt: the child dies with us.
+    // SAFETY: prctl is async-signal-safe and affects only the child.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     let mut child = command.spawn().with_context(|| format!("starting {}", config.charon.display()))?;
 
     let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -464,15 +496,7 @@ async fn run_attempt(
             if !exit.success() {
                 tracing::warn!(?exit, "charon dkg exited with an error but its outputs are complete and valid");
             }
-            // Our key copy and Charon's key lock stay out of the result.
-            let _ = fs::remove_file(scratch.join(KEY_FILE_NAME));
-            let _ = fs::remove_file(scratch.join(format!("{KEY_FILE_NAME}.lock")));
-            let marker =
-                json!({"lock_hash": lock_hash, "completed_at": timestamp(SystemTime::now()), "attempt": attempt});
-            status::write_atomically(&scratch.join(COMPLETE_MARKER), marker.to_string().as_bytes())?;
-            sync_dir(&scratch)?;
-            fs::rename(&scratch, config.data_dir.join(CLUSTER_DIR)).context("moving the DKG result into place")?;
-            sync_dir(&config.data_dir)?;
+            move_into_place(config, &scratch, &lock_hash, attempt)?;
             tracing::info!(%lock_hash, "DKG complete; cluster lock and key shares in place");
             Ok(AttemptOutcome::Done(lock_hash))
         }

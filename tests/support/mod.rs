@@ -3,6 +3,7 @@
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 pub mod bed;
+pub mod formation;
 pub mod process;
 pub mod schema;
 pub mod vectors;

@@ -68,6 +68,17 @@ pub enum Fault {
     DuplicateAcrossPages,
     /// Adds a definition whose version no Charon knows.
     UnknownVersion,
+    /// Serves definitions with the first withdrawal address changed after
+    /// signing, as a compromised or buggy API would.
+    TamperedWithdrawalAddress,
+}
+
+/// Applies the content-changing faults to a served definition.
+fn tamper(fault: &Option<Fault>, mut document: Value) -> Value {
+    if *fault == Some(Fault::TamperedWithdrawalAddress) {
+        document["validators"][0]["withdrawal_address"] = json!("0x000000000000000000000000000000000000dEaD");
+    }
+    document
 }
 
 /// Apply `fault` to the next `times` requests to `endpoint` (all when None).
@@ -400,7 +411,7 @@ async fn operator_definitions(
             .clusters
             .iter()
             .filter(|(cluster, _)| cluster.operators.iter().any(|op| op.address().eq_ignore_ascii_case(&address)))
-            .map(|(_, doc)| doc.clone())
+            .map(|(_, doc)| tamper(&fault, doc.clone()))
             .collect();
         (items, inner.one_based_pages, inner.shifting_total)
     };
@@ -446,7 +457,10 @@ async fn definition_by_hash(State(sim): State<Simulator>, Path(config_hash): Pat
             .cloned()
     };
     match found {
-        Some(doc) => respond(fault, doc).await,
+        Some(doc) => {
+            let doc = tamper(&fault, doc);
+            respond(fault, doc).await
+        }
         None => (StatusCode::NOT_FOUND, Json(json!({"message": "definition not found"}))).into_response(),
     }
 }

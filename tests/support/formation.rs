@@ -7,7 +7,6 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     process::Command,
-    sync::Mutex,
     time::Duration,
 };
 
@@ -24,7 +23,7 @@ use super::{
     process::{Spawned, free_port, spawn, wait_for_http_ok},
 };
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 pub struct Node {
     pub data_dir: PathBuf,
@@ -36,7 +35,7 @@ pub struct Node {
 }
 
 pub struct Formation {
-    _serial: std::sync::MutexGuard<'static, ()>,
+    _serial: tokio::sync::MutexGuard<'static, ()>,
     pub work: tempfile::TempDir,
     pub relay_url: String,
     _relay: Spawned,
@@ -52,7 +51,7 @@ impl Formation {
     /// Relay up, simulator bound (serving unless `serve_api` is false), and
     /// four nodes with fresh keys.
     pub async fn new(serve_api: bool) -> Formation {
-        let serial = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let serial = ONE_AT_A_TIME.lock().await;
         let work = tempfile::tempdir().unwrap();
         let http = free_port();
         let mut command = Command::new(bin("charon"));

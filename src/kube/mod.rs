@@ -126,3 +126,97 @@ pub fn release_labels(release: &str, component: &str) -> BTreeMap<String, String
         ("app.kubernetes.io/managed-by".to_string(), "dv-sidecar".to_string()),
     ])
 }
+
+/// Data key of the status ConfigMap holding the `dv-pod.status/v1` JSON.
+pub const STATUS_KEY: &str = "status.json";
+
+/// Keeps the status snapshot in a ConfigMap named after the release (so
+/// anyone who can read ConfigMaps in the namespace can follow formation) and
+/// records a Kubernetes Event on the pod at each phase change.
+pub struct StatusPublisher {
+    configmaps: Api<k8s_openapi::api::core::v1::ConfigMap>,
+    name: String,
+    events: Option<(kube::runtime::events::Recorder, k8s_openapi::api::core::v1::ObjectReference)>,
+    last_phase: Option<crate::status::Phase>,
+}
+
+impl StatusPublisher {
+    /// `pod` names the pod that Events are about (from the downward API).
+    pub async fn new(client: Client, namespace: &str, name: &str, pod: Option<&str>) -> Self {
+        let events = match pod {
+            Some(pod) => {
+                let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), namespace);
+                let uid = pods.get(pod).await.ok().and_then(|p| p.metadata.uid);
+                let reference = k8s_openapi::api::core::v1::ObjectReference {
+                    api_version: Some("v1".into()),
+                    kind: Some("Pod".into()),
+                    name: Some(pod.into()),
+                    namespace: Some(namespace.into()),
+                    uid,
+                    ..Default::default()
+                };
+                let recorder = kube::runtime::events::Recorder::new(client.clone(), "dv-sidecar".into());
+                Some((recorder, reference))
+            }
+            None => None,
+        };
+        StatusPublisher { configmaps: Api::namespaced(client, namespace), name: name.into(), events, last_phase: None }
+    }
+
+    pub async fn publish(&mut self, status: &crate::status::Status) {
+        let json = serde_json::to_string_pretty(status).expect("the status serialises");
+        let patch = serde_json::json!({"data": {STATUS_KEY: json}});
+        let patched = self
+            .configmaps
+            .patch(&self.name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+            .await;
+        if let Err(kube::Error::Api(response)) = &patched
+            && response.code == 404
+        {
+            let configmap = k8s_openapi::api::core::v1::ConfigMap {
+                metadata: ObjectMeta { name: Some(self.name.clone()), ..ObjectMeta::default() },
+                data: Some(BTreeMap::from([(STATUS_KEY.to_string(), json)])),
+                ..Default::default()
+            };
+            if let Err(error) = self.configmaps.create(&PostParams::default(), &configmap).await {
+                tracing::warn!(%error, name = self.name, "cannot create the status ConfigMap");
+            }
+        } else if let Err(error) = patched {
+            tracing::warn!(%error, name = self.name, "cannot update the status ConfigMap");
+        }
+
+        if self.last_phase != Some(status.phase) {
+            self.last_phase = Some(status.phase);
+            if let Some((recorder, reference)) = &self.events {
+                let phase = serde_json::to_value(status.phase).ok().and_then(|v| v.as_str().map(str::to_string));
+                let event = kube::runtime::events::Event {
+                    type_: if status.phase == crate::status::Phase::DkgFailed {
+                        kube::runtime::events::EventType::Warning
+                    } else {
+                        kube::runtime::events::EventType::Normal
+                    },
+                    reason: pascal_case(phase.as_deref().unwrap_or("unknown")),
+                    note: Some(match &status.error {
+                        Some(failure) => failure.reason.chars().take(1000).collect(),
+                        None => format!("formation phase: {}", phase.unwrap_or_default()),
+                    }),
+                    action: "Formation".into(),
+                    secondary: None,
+                };
+                if let Err(error) = recorder.publish(&event, reference).await {
+                    tracing::warn!(%error, "cannot record a Kubernetes Event");
+                }
+            }
+        }
+    }
+}
+
+fn pascal_case(snake: &str) -> String {
+    snake
+        .split('_')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+        })
+        .collect()
+}

@@ -32,6 +32,7 @@ use tokio::{
     signal::unix::{SignalKind, signal},
 };
 
+use super::metrics::Metrics;
 use crate::{
     definition::{
         Definition, Network,
@@ -39,7 +40,9 @@ use crate::{
         verify::verify,
     },
     enr::{EnrPrivateKey, KEY_FILE_NAME},
+    kube::StatusPublisher,
     obol_api::{ClientConfig, ObolApi},
+    status::Listener,
     status::{self, Dkg, Failure, Phase, Reporter, Status, timestamp},
 };
 
@@ -70,6 +73,13 @@ pub struct DkgConfig {
     pub attempt_timeout: Duration,
     pub charon: PathBuf,
     pub status_file: Option<PathBuf>,
+    /// Serve Prometheus metrics here.
+    pub metrics_address: Option<std::net::SocketAddr>,
+    /// Keep the status in this ConfigMap (in-cluster).
+    pub status_configmap: Option<String>,
+    pub namespace: Option<String>,
+    /// This pod's name, for Kubernetes Events.
+    pub pod_name: Option<String>,
 }
 
 /// Why the sidecar stopped without a result.
@@ -83,11 +93,54 @@ pub enum Stopped {
 pub async fn run(config: DkgConfig) -> anyhow::Result<()> {
     let key = EnrPrivateKey::load(&config.key_file).context("loading the ENR private key")?;
     let enr = key.record();
-    let mut reporter =
-        Reporter::new(Status::new(config.operator.to_string(), enr.text().to_string()), config.status_file.clone());
+    let metrics = Metrics::default();
+    if let Some(address) = config.metrics_address {
+        let bound = metrics.clone().serve(address).await.with_context(|| format!("serving metrics on {address}"))?;
+        tracing::info!(address = %bound, "serving metrics");
+    }
+    let phase_metric = metrics.clone();
+    let mut listeners: Vec<Listener> = vec![Box::new(move |status: &Status| phase_metric.set_phase(status.phase))];
+    let mut publisher_task = None;
+    if let Some(name) = &config.status_configmap {
+        let client = ::kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
+        let namespace = config.namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
+        let mut publisher = StatusPublisher::new(client, &namespace, name, config.pod_name.as_deref()).await;
+        let (sender, mut receiver) = tokio::sync::watch::channel(None::<Status>);
+        publisher_task = Some(tokio::spawn(async move {
+            while receiver.changed().await.is_ok() {
+                let latest = receiver.borrow_and_update().clone();
+                if let Some(status) = latest {
+                    publisher.publish(&status).await;
+                }
+            }
+        }));
+        listeners.push(Box::new(move |status: &Status| {
+            sender.send_replace(Some(status.clone()));
+        }));
+    }
+    let reporter = Reporter::new(
+        Status::new(config.operator.to_string(), enr.text().to_string()),
+        config.status_file.clone(),
+        listeners,
+    );
+    let result = form(&config, enr, reporter, &metrics).await;
+    // The reporter (and with it the channel) is gone: the publisher writes
+    // the final snapshot and stops.
+    if let Some(task) = publisher_task {
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    }
+    result
+}
+
+async fn form(
+    config: &DkgConfig,
+    enr: crate::enr::EnrRecord,
+    mut reporter: Reporter,
+    metrics: &Metrics,
+) -> anyhow::Result<()> {
     let cluster_dir = config.data_dir.join(CLUSTER_DIR);
 
-    finish_interrupted_attempt(&config, &enr)?;
+    finish_interrupted_attempt(config, &enr)?;
     if cluster_dir.exists() {
         let lock = check_existing_cluster(&cluster_dir, enr.text())?;
         reporter.update(|s| {
@@ -112,11 +165,15 @@ pub async fn run(config: DkgConfig) -> anyhow::Result<()> {
     loop {
         let (found, delay) = match &config.definition_file {
             Some(path) => (Some(read_supplied_definition(path, &us)?), Duration::ZERO),
-            None => poll_once(&api, &us, &mut reporter, &mut backoff).await?,
+            None => poll_once(&api, &us, &mut reporter, &mut backoff, metrics).await?,
         };
         if let Some(definition) = found {
             attempt += 1;
-            match run_attempt(&config, &definition, attempt, &mut reporter, &mut terminate).await? {
+            metrics.dkg_attempt();
+            let started = std::time::Instant::now();
+            let outcome = run_attempt(config, &definition, attempt, &mut reporter, &mut terminate).await?;
+            metrics.dkg_finished(started.elapsed().as_secs_f64());
+            match outcome {
                 AttemptOutcome::Done(lock_hash) => {
                     reporter.update(|s| {
                         s.phase = Phase::Done;
@@ -169,8 +226,13 @@ async fn poll_once(
     us: &OurNode,
     reporter: &mut Reporter,
     backoff: &mut crate::obol_api::Backoff,
+    metrics: &Metrics,
 ) -> anyhow::Result<(Option<Definition>, Duration)> {
     let result = api.definitions_for_operator(&us.operator).await;
+    metrics.poll();
+    if let Err(error) = &result {
+        metrics.api_error(error.kind());
+    }
     reporter.update(|s| {
         s.polls += 1;
         s.last_poll_at = Some(timestamp(SystemTime::now()));

@@ -2,6 +2,7 @@
 
 pub mod dkg;
 pub mod import_keys;
+pub mod metrics;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
@@ -123,6 +124,18 @@ struct DkgArgs {
     /// Also keep the status snapshot in this file.
     #[arg(long, env = "DV_STATUS_FILE")]
     status_file: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:3680).
+    #[arg(long, env = "DV_METRICS_ADDRESS")]
+    metrics_address: Option<SocketAddr>,
+    /// Keep the status in this ConfigMap (in-cluster; needs get/patch on it).
+    #[arg(long, env = "DV_STATUS_CONFIGMAP")]
+    status_configmap: Option<String>,
+    /// Namespace of the status ConfigMap (default: the pod's own).
+    #[arg(long, env = "DV_NAMESPACE")]
+    namespace: Option<String>,
+    /// This pod's name, to record Kubernetes Events on it.
+    #[arg(long, env = "DV_POD_NAME")]
+    pod_name: Option<String>,
 }
 
 impl DkgArgs {
@@ -162,6 +175,10 @@ impl DkgArgs {
             attempt_timeout: Duration::from_secs(self.dkg_attempt_timeout_seconds),
             charon: self.charon,
             status_file: self.status_file,
+            metrics_address: self.metrics_address,
+            status_configmap: self.status_configmap,
+            namespace: self.namespace,
+            pod_name: self.pod_name,
         })
     }
 }

@@ -108,15 +108,19 @@ impl Status {
     }
 }
 
+/// Called with every published snapshot (metrics, the ConfigMap sink).
+pub type Listener = Box<dyn Fn(&Status) + Send>;
+
 /// Keeps the published snapshot and emits each change.
 pub struct Reporter {
     current: Status,
     file: Option<PathBuf>,
+    listeners: Vec<Listener>,
 }
 
 impl Reporter {
-    pub fn new(initial: Status, file: Option<PathBuf>) -> Self {
-        let reporter = Reporter { current: initial, file };
+    pub fn new(initial: Status, file: Option<PathBuf>, listeners: Vec<Listener>) -> Self {
+        let reporter = Reporter { current: initial, file, listeners };
         reporter.publish();
         reporter
     }
@@ -157,6 +161,9 @@ impl Reporter {
         let status = serde_json::to_value(&self.current).expect("the status serialises");
         tracing::info!(status = %status, phase = ?self.current.phase, "status");
         self.write_file();
+        for listener in &self.listeners {
+            listener(&self.current);
+        }
     }
 
     fn write_file(&self) {

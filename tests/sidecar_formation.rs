@@ -34,6 +34,12 @@ async fn four_sidecars_detect_the_last_signature_run_a_real_dkg_and_the_result_r
     let mut sidecars = formation.start_all();
     formation.expect_success(&mut sidecars, Duration::from_secs(240));
     formation.assert_formed();
+    let phases = formation.check_status_lines();
+    for phase in
+        ["key_ready", "waiting_for_invite", "awaiting_our_signature", "waiting_for_signatures", "dkg_running", "done"]
+    {
+        assert!(phases.contains_key(phase), "no {phase} status was published: {:?}", phases.keys());
+    }
     for node in &formation.nodes {
         let started = status::read_file(&node.status_file).unwrap().dkg.unwrap().started_at;
         let reaction = humantime::parse_rfc3339(&started).unwrap().duration_since(last_signature).unwrap_or_default();
@@ -140,6 +146,7 @@ async fn an_operator_offline_during_the_dkg_makes_the_others_retry_until_it_retu
     formation.expect_success(&mut sidecars, Duration::from_secs(240));
     formation.assert_formed();
     assert!(status::read_file(&formation.nodes[0].status_file).unwrap().dkg.unwrap().attempt >= 2);
+    assert!(formation.check_status_lines().contains_key("dkg_failed"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

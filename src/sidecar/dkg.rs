@@ -270,7 +270,12 @@ async fn poll_once(
             Invite::NotForUs | Invite::NotTarget { .. } | Invite::WrongNetwork { .. } => {}
         }
     }
-    reporter.update(|s| s.error = None);
+    // A poll that worked clears a poll error, not the last DKG failure.
+    reporter.update(|s| {
+        if s.phase != Phase::DkgFailed {
+            s.error = None;
+        }
+    });
     match ready.len() {
         0 => {}
         1 => return Ok((ready.pop(), Duration::ZERO)),

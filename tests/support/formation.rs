@@ -199,3 +199,30 @@ pub fn tail(path: &Path) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
+
+impl Formation {
+    /// Every status snapshot the sidecars logged, checked against the
+    /// published schema; returns the last snapshot of each phase seen.
+    /// With `DV_WRITE_STATUS_EXAMPLES=1` they are merged into
+    /// `assets/status-examples.json`, the documented example of each phase.
+    pub fn check_status_lines(&self) -> std::collections::BTreeMap<String, Value> {
+        let mut by_phase = std::collections::BTreeMap::new();
+        for node in &self.nodes {
+            for line in std::fs::read_to_string(&node.log).unwrap().lines() {
+                let Ok(entry) = serde_json::from_str::<Value>(line) else { continue };
+                let Some(text) = entry["fields"]["status"].as_str() else { continue };
+                let snapshot: Value = serde_json::from_str(text).unwrap();
+                super::schema::assert_matches("status.v1", &snapshot);
+                by_phase.insert(snapshot["phase"].as_str().unwrap().to_string(), snapshot);
+            }
+        }
+        if std::env::var_os("DV_WRITE_STATUS_EXAMPLES").is_some() {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/status-examples.json");
+            let mut examples: std::collections::BTreeMap<String, Value> =
+                std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+            examples.extend(by_phase.clone());
+            std::fs::write(&path, serde_json::to_string_pretty(&examples).unwrap() + "\n").unwrap();
+        }
+        by_phase
+    }
+}

@@ -26,7 +26,10 @@ fn every_phase_has_a_documented_example_that_matches_the_schema_and_the_code() {
         let parsed: Status = serde_json::from_value(example.clone()).unwrap();
         assert_eq!(serde_json::to_value(parsed.phase).unwrap(), phase);
         if phase == "dkg_failed" {
-            assert!(parsed.error.is_some_and(|e| e.next_retry_at.is_some()), "a failure names its reason and next retry");
+            assert!(
+                parsed.error.is_some_and(|e| e.next_retry_at.is_some()),
+                "a failure names its reason and next retry"
+            );
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Figures for the core library (`cargo bench --bench core`):
 //! - verifying a fully signed 10-operator definition (target < 5 ms);
 //! - reading a 1 MiB page of the operator endpoint (target < 20 ms);
-//! - client memory across 10,000 polls of the simulator (target: flat).
+//! - client memory across 10,000 polls of the simulator (target: flat);
+//! - peak RSS of a `dv-sidecar dkg` process polling (target <= 15 MiB).
 
 use std::time::{Duration, Instant};
 
@@ -56,8 +57,13 @@ fn plan(operators: usize) -> ClusterPlan {
     }
 }
 
+fn main() {
+    core_figures();
+    sidecar_peak_rss();
+}
+
 #[tokio::main]
-async fn main() {
+async fn core_figures() {
     let simulator = Simulator::new(&SimulatorConfig::default()).unwrap();
     let created = simulator.create(plan(10)).unwrap();
     let address = simulator.clone().spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -115,4 +121,44 @@ async fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     );
+}
+
+/// Peak RSS (VmHWM) of a real sidecar process polling the simulator every
+/// 100 ms while signatures are outstanding.
+#[tokio::main(flavor = "current_thread")]
+async fn sidecar_peak_rss() {
+    let simulator = Simulator::new(&SimulatorConfig::default()).unwrap();
+    let address = simulator.clone().spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let key = EnrPrivateKey::generate().unwrap();
+    key.save_new(&work.path().join("key")).unwrap();
+    let mut plan = plan(4);
+    plan.operators[0].enr = Some(key.record().text().to_string());
+    for operator in &mut plan.operators[1..] {
+        operator.sign = SignAt::Manual;
+    }
+    let created = simulator.create(plan).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
+        .arg("dkg")
+        .arg("--data-dir")
+        .arg(work.path())
+        .arg("--enr-key-file")
+        .arg(work.path().join("key"))
+        .args(["--operator-address", &created.operator_addresses[0], "--network", "hoodi"])
+        .args(["--api-endpoint", &format!("http://{address}"), "--initial-retry-delay-seconds", "0.1"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let peak = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap();
+    let polls = simulator_polls(address).await;
+    println!("dv-sidecar dkg peak RSS after {polls} polls in 20 s: {:.1} MiB", peak.parse::<f64>().unwrap() / 1024.0);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+async fn simulator_polls(address: std::net::SocketAddr) -> u64 {
+    let state: Value = reqwest::get(format!("http://{address}/control/state")).await.unwrap().json().await.unwrap();
+    state["requests"]["OperatorDefinitions"].as_u64().unwrap_or(0)
 }

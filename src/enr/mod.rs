@@ -35,7 +35,9 @@ pub enum EnrError {
     KeyFormat { found: String },
     #[error("the ENR private key is not a valid secp256k1 scalar (zero or not below the curve order)")]
     KeyOutOfRange,
-    #[error("ENR key file {path} has mode {mode:o}; Charon keeps it at 0600 (fix with: chmod 600 {path})")]
+    #[error(
+        "ENR key file {path} has mode {mode:o}, open to others; Charon keeps it at 0600 (fix with: chmod 600 {path})"
+    )]
     KeyFileMode { path: String, mode: u32 },
     #[error("ENR key file {path}: {source}")]
     KeyFileIo { path: String, source: std::io::Error },
@@ -90,8 +92,10 @@ impl EnrPrivateKey {
     /// Loads a key file written by Charon (or by [`EnrPrivateKey::save_new`]).
     pub fn load(path: &Path) -> Result<Self, EnrError> {
         let io = |source| EnrError::KeyFileIo { path: path.display().to_string(), source };
+        // Charon writes 0600. A Kubernetes Secret volume with an fsGroup adds
+        // group read, which is still private to the pod; anything wider is not.
         let mode = fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
-        if mode != 0o600 {
+        if mode & 0o137 != 0 {
             return Err(EnrError::KeyFileMode { path: path.display().to_string(), mode });
         }
         let text = Zeroizing::new(fs::read_to_string(path).map_err(io)?);

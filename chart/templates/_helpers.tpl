@@ -1,0 +1,176 @@
+{{/* Names: every object of a release is named after the release. */}}
+{{- define "dv-pod.fullname" -}}
+{{- .Release.Name | trunc 45 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "dv-pod.enrSecretName" -}}
+{{- .Values.charon.enr.existingSecret | default (printf "%s-enr-key" (include "dv-pod.fullname" .)) -}}
+{{- end -}}
+
+{{- define "dv-pod.statusConfigMapName" -}}
+{{- printf "%s-status" (include "dv-pod.fullname" .) -}}
+{{- end -}}
+
+{{/* Standard labels; the selector labels never change across upgrades. */}}
+{{- define "dv-pod.selectorLabels" -}}
+app.kubernetes.io/name: dv-pod
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "dv-pod.labels" -}}
+{{ include "dv-pod.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/* The restricted Pod Security Standard, for every container. */}}
+{{- define "dv-pod.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "dv-pod.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 1000
+runAsGroup: 1000
+fsGroup: 1000
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "dv-pod.image" -}}
+{{- printf "%s:%s" .repository .tag -}}
+{{- end -}}
+
+{{/* The validator client's image: the value, or the pinned default of its type. */}}
+{{- define "dv-pod.vcImage" -}}
+{{- $defaults := dict
+  "lighthouse" "docker.io/sigp/lighthouse:v8.1.3"
+  "teku" "docker.io/consensys/teku:26.4.0"
+  "prysm" "gcr.io/offchainlabs/prysm/validator:v7.1.3"
+  "nimbus" "docker.io/statusim/nimbus-validator-client:multiarch-v26.3.1"
+  "lodestar" "docker.io/chainsafe/lodestar:v1.41.1" -}}
+{{- if .Values.validatorClient.image.repository -}}
+{{- printf "%s:%s" .Values.validatorClient.image.repository .Values.validatorClient.image.tag -}}
+{{- else -}}
+{{- get $defaults .Values.validatorClient.type -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The validator client's command line behind Charon's validator API on
+localhost:3600, per client (flags from each client's DV-mode documentation). */}}
+{{- define "dv-pod.vcCommand" -}}
+{{- $vc := .Values.validatorClient -}}
+{{- $net := .Values.network -}}
+{{- $bn := "http://127.0.0.1:3600" -}}
+{{- if eq $vc.type "lighthouse" }}
+command: [lighthouse]
+args:
+  - vc
+  - --network={{ $net }}
+  - --datadir=/vc-data
+  - --beacon-nodes={{ $bn }}
+  - --distributed
+  - --disable-auto-discover
+  - --init-slashing-protection
+  - --suggested-fee-recipient={{ $vc.feeRecipient }}
+  - --metrics
+  - --metrics-address=0.0.0.0
+  - --metrics-port=5064
+  {{- if $vc.graffiti }}
+  - {{ printf "--graffiti=%s" $vc.graffiti | quote }}
+  {{- end }}
+  {{- if .Values.charon.builderApi }}
+  - --builder-proposals
+  {{- end }}
+{{- else if eq $vc.type "teku" }}
+command: [/opt/teku/bin/teku]
+args:
+  - validator-client
+  - --network={{ $net }}
+  - --data-path=/vc-data/teku
+  - --beacon-node-api-endpoint={{ $bn }}
+  - --validator-keys=/vc-data/keys:/vc-data/passwords
+  - --validators-keystore-locking-enabled=false
+  - --Xobol-dvt-integration-enabled=true
+  - --Xvalidator-client-beacon-api-executor-threads=50
+  - --validators-proposer-default-fee-recipient={{ $vc.feeRecipient }}
+  - --metrics-enabled=true
+  - --metrics-interface=0.0.0.0
+  - --metrics-port=8008
+  - --metrics-host-allowlist=*
+  {{- if $vc.graffiti }}
+  - {{ printf "--validators-graffiti=%s" $vc.graffiti | quote }}
+  {{- end }}
+  {{- if .Values.charon.builderApi }}
+  - --validators-builder-registration-default-enabled=true
+  {{- end }}
+{{- else if eq $vc.type "prysm" }}
+command: [/app/cmd/validator/validator]
+args:
+  - --{{ $net }}
+  - --accept-terms-of-use
+  - --datadir=/vc-data/prysm
+  - --wallet-dir=/vc-data/prysm-wallet
+  - --wallet-password-file=/vc-data/prysm-wallet/password.txt
+  - --beacon-rest-api-provider={{ $bn }}
+  - --enable-beacon-rest-api
+  - --distributed
+  - --suggested-fee-recipient={{ $vc.feeRecipient }}
+  - --monitoring-host=0.0.0.0
+  - --monitoring-port=8081
+  {{- if $vc.graffiti }}
+  - {{ printf "--graffiti=%s" $vc.graffiti | quote }}
+  {{- end }}
+  {{- if .Values.charon.builderApi }}
+  - --enable-builder
+  {{- end }}
+{{- else if eq $vc.type "nimbus" }}
+command: [nimbus_validator_client]
+args:
+  - --beacon-node={{ $bn }}
+  - --data-dir=/vc-data/nimbus
+  - --validators-dir=/vc-data/validators
+  - --secrets-dir=/vc-data/secrets
+  - --distributed
+  - --doppelganger-detection=false
+  - --suggested-fee-recipient={{ $vc.feeRecipient }}
+  - --metrics
+  - --metrics-address=0.0.0.0
+  - --metrics-port=8108
+  {{- if $vc.graffiti }}
+  - {{ printf "--graffiti=%s" $vc.graffiti | quote }}
+  {{- end }}
+  {{- if .Values.charon.builderApi }}
+  - --payload-builder=true
+  {{- end }}
+{{- else if eq $vc.type "lodestar" }}
+command: [node, /usr/app/packages/cli/bin/lodestar]
+args:
+  - validator
+  - --network={{ $net }}
+  - --dataDir=/vc-data/lodestar
+  - --beaconNodes={{ $bn }}
+  - --keystoresDir=/vc-data/keystores
+  - --secretsDir=/vc-data/secrets
+  - --distributed
+  - --suggestedFeeRecipient={{ $vc.feeRecipient }}
+  - --metrics
+  - --metrics.address=0.0.0.0
+  - --metrics.port=5064
+  {{- if $vc.graffiti }}
+  - {{ printf "--graffiti=%s" $vc.graffiti | quote }}
+  {{- end }}
+  {{- if .Values.charon.builderApi }}
+  - --builder
+  - --builder.selection=builderalways
+  {{- end }}
+{{- end }}
+{{- end -}}

@@ -1,0 +1,224 @@
+//! The dv-pod chart rendered by the bed's real Helm 3 and Helm 4: the
+//! objects every configuration must produce, the errors bad input must
+//! produce, and the real API server admitting what the chart renders in a
+//! namespace that enforces the `restricted` Pod Security Standard.
+
+mod support;
+
+use std::process::{Command, Output};
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::{
+    Api,
+    api::{DynamicObject, PostParams},
+    discovery::{Discovery, Scope},
+};
+use serde_json::{Value, json};
+use support::bed::{bed, bin};
+
+const OPERATOR: &str = "0x52908400098527886E0F7030069857D2E4169EE7";
+const CLIENTS: [&str; 5] = ["lighthouse", "teku", "prysm", "nimbus", "lodestar"];
+
+fn helm_template(helm: &str, release: &str, sets: &[&str]) -> Output {
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/chart");
+    let mut command = Command::new(bin(helm));
+    // Helm 3 renders for Kubernetes v1.20 unless told; the bed runs v1.34.
+    command.args(["template", release, chart, "--namespace", "dv", "--kube-version", "v1.34.4"]);
+    for set in sets {
+        command.args(["--set", set]);
+    }
+    command.output().unwrap()
+}
+
+/// The rendered objects, parsed.
+fn render(helm: &str, sets: &[&str]) -> Vec<Value> {
+    let out = helm_template(helm, "my-dv", sets);
+    assert!(out.status.success(), "{helm} template {sets:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.split("\n---").filter_map(|doc| serde_yaml_doc(doc)).collect()
+}
+
+fn serde_yaml_doc(doc: &str) -> Option<Value> {
+    let value: Value = serde_norway::from_str(doc).ok()?;
+    (!value.is_null()).then_some(value)
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} rendered"))
+}
+
+fn containers(pod_spec: &Value) -> Vec<&Value> {
+    ["initContainers", "containers"].iter().flat_map(|k| pod_spec[k].as_array().into_iter().flatten()).collect()
+}
+
+#[test]
+fn every_validator_client_renders_one_single_replica_statefulset_behind_its_governing_service() {
+    for helm in ["helm3", "helm4"] {
+        for client in CLIENTS {
+            let objects = render(
+                helm,
+                &[&format!("charon.operatorAddress={OPERATOR}"), &format!("validatorClient.type={client}")],
+            );
+            let statefulset = find(&objects, "StatefulSet", "my-dv");
+            assert_eq!(statefulset["spec"]["replicas"], 1);
+            let service = statefulset["spec"]["serviceName"].as_str().unwrap();
+            assert_eq!(find(&objects, "Service", service)["spec"]["clusterIP"], "None");
+            let pod = &statefulset["spec"]["template"]["spec"];
+            let names: Vec<&str> = containers(pod).iter().map(|c| c["name"].as_str().unwrap()).collect();
+            assert_eq!(names, ["dkg", "import-keys", "charon", "validator-client"], "{helm} {client}");
+            for container in containers(pod) {
+                let image = container["image"].as_str().unwrap();
+                let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or("");
+                assert!(!tag.is_empty() && tag != "latest", "{client}: {image} is not pinned");
+                assert_eq!(container["securityContext"]["allowPrivilegeEscalation"], false);
+                assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+            }
+            let vc = containers(pod).into_iter().find(|c| c["name"] == "validator-client").unwrap();
+            let args = vc["args"].as_array().unwrap();
+            let dv_mode = if client == "teku" { "--Xobol-dvt-integration-enabled=true" } else { "--distributed" };
+            assert!(args.iter().any(|a| a == dv_mode), "{client} runs without DV mode: {args:?}");
+            let import = containers(pod).into_iter().find(|c| c["name"] == "import-keys").unwrap();
+            assert!(
+                import["env"].as_array().unwrap().iter().any(|e| e["name"] == "DV_VC_TYPE" && e["value"] == client)
+            );
+        }
+    }
+}
+
+#[test]
+fn the_enr_job_may_create_secrets_and_read_only_its_own() {
+    let objects = render("helm4", &[&format!("charon.operatorAddress={OPERATOR}")]);
+    let role = find(&objects, "Role", "my-dv-enr");
+    assert_eq!(
+        role["rules"],
+        json!([
+            {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["my-dv-enr-key"], "verbs": ["get"]},
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]}
+        ])
+    );
+    let job = find(&objects, "Job", "my-dv-enr");
+    let args = &job["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert!(args.as_array().unwrap().iter().any(|a| a == "--create"));
+
+    let supplied =
+        render("helm4", &[&format!("charon.operatorAddress={OPERATOR}"), "charon.enr.existingSecret=my-key"]);
+    let role = find(&supplied, "Role", "my-dv-enr");
+    assert_eq!(role["rules"].as_array().unwrap().len(), 1, "a supplied key needs no create");
+    assert_eq!(role["rules"][0]["resourceNames"], json!(["my-key"]));
+    let statefulset = find(&supplied, "StatefulSet", "my-dv");
+    let volumes = statefulset["spec"]["template"]["spec"]["volumes"].as_array().unwrap();
+    assert!(volumes.iter().any(|v| v["secret"]["secretName"] == "my-key"));
+}
+
+#[test]
+fn two_releases_in_one_namespace_get_their_own_enr_secrets() {
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/chart");
+    let mut names = Vec::new();
+    for release in ["alpha", "beta"] {
+        let out = Command::new(bin("helm4"))
+            .args(["template", release, chart, "--kube-version", "v1.34.4"])
+            .args(["--set", &format!("charon.operatorAddress={OPERATOR}")])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let objects: Vec<Value> = text.split("\n---").filter_map(serde_yaml_doc).collect();
+        let job = find(&objects, "Job", &format!("{release}-enr"));
+        names.push(job["spec"]["template"]["spec"]["containers"][0]["args"][1].as_str().unwrap().to_string());
+    }
+    assert_eq!(names, ["--secret-name=alpha-enr-key", "--secret-name=beta-enr-key"]);
+}
+
+fn assert_refused(sets: &[&str], expected: &[&str]) {
+    for helm in ["helm3", "helm4"] {
+        let out = helm_template(helm, "my-dv", sets);
+        assert!(!out.status.success(), "{helm} accepted {sets:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for needle in expected {
+            assert!(stderr.contains(needle), "{helm} {sets:?}: {needle:?} not in\n{stderr}");
+        }
+    }
+}
+
+#[test]
+fn bad_input_fails_the_install_with_the_value_and_the_fix() {
+    assert_refused(&[], &["charon.operatorAddress is required", "--set charon.operatorAddress=0x"]);
+    assert_refused(&["charon.operatorAddress=0x1234"], &["operatorAddress"]);
+    assert_refused(&[&format!("charon.operatorAddress={OPERATOR}"), "charon.operatorAdress=0x1"], &["operatorAdress"]);
+    assert_refused(&[&format!("charon.operatorAddress={OPERATOR}"), "chainId=560048"], &["chainId"]);
+    assert_refused(
+        &[&format!("charon.operatorAddress={OPERATOR}"), "validatorClient.type=vouch"],
+        &["validatorClient", "type"],
+    );
+    assert_refused(&[&format!("charon.operatorAddress={OPERATOR}"), "network=holesky2"], &["network"]);
+    assert_refused(&[&format!("charon.operatorAddress={OPERATOR}"), "charon.image.tag=latest"], &["tag"]);
+    assert_refused(
+        &[&format!("charon.operatorAddress={OPERATOR}"), "charon.dkgSidecar.targetConfigHash=0x1234"],
+        &["targetConfigHash"],
+    );
+    assert_refused(&[&format!("charon.operatorAddress={OPERATOR}"), "charon.builderApi=maybe"], &["builderApi"]);
+}
+
+/// Creates every rendered object for real in a fresh namespace that
+/// enforces `restricted`, then asks the API server to admit (dry run) a Pod
+/// with the StatefulSet's and the Job's pod templates.
+async fn admit_under_restricted(namespace: &str, objects: &[Value]) {
+    let client = bed().client().await;
+    let ns = json!({"metadata": {"name": namespace, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &serde_json::from_value(ns).unwrap())
+        .await
+        .unwrap();
+    let discovery = Discovery::new(client.clone()).run().await.unwrap();
+    for object in objects {
+        let mut object: DynamicObject = serde_json::from_value(object.clone()).unwrap();
+        object.metadata.namespace = Some(namespace.into());
+        let gvk = kube::api::GroupVersionKind::try_from(object.types.as_ref().unwrap()).unwrap();
+        let (resource, capabilities) = discovery.resolve_gvk(&gvk).unwrap();
+        let api: Api<DynamicObject> = if capabilities.scope == Scope::Namespaced {
+            Api::namespaced_with(client.clone(), namespace, &resource)
+        } else {
+            Api::all_with(client.clone(), &resource)
+        };
+        api.create(&PostParams::default(), &object)
+            .await
+            .unwrap_or_else(|e| panic!("the API server refused {} {:?}: {e}", gvk.kind, object.metadata.name));
+    }
+    let pods: Api<Pod> = Api::namespaced(client, namespace);
+    let dry_run = PostParams { dry_run: true, ..PostParams::default() };
+    for (kind, template) in objects.iter().filter_map(|o| {
+        let kind = o["kind"].as_str()?;
+        matches!(kind, "StatefulSet" | "Job").then(|| (kind, o["spec"]["template"].clone()))
+    }) {
+        let mut spec = template["spec"].clone();
+        // The StatefulSet controller adds a volume per claim template.
+        let claims = objects.iter().find(|o| o["kind"] == kind).unwrap()["spec"]["volumeClaimTemplates"].clone();
+        for claim in claims.as_array().into_iter().flatten() {
+            let name = &claim["metadata"]["name"];
+            spec["volumes"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": name, "persistentVolumeClaim": {"claimName": name}}));
+        }
+        let pod = json!({"metadata": {"name": format!("admission-{}", kind.to_lowercase())}, "spec": spec});
+        pods.create(&dry_run, &serde_json::from_value(pod).unwrap())
+            .await
+            .unwrap_or_else(|e| panic!("the {kind}'s pod is not admitted under restricted: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn every_rendering_is_accepted_by_the_api_server_and_its_pods_pass_restricted() {
+    for (i, client) in CLIENTS.iter().enumerate() {
+        let objects = render(
+            "helm4",
+            &[&format!("charon.operatorAddress={OPERATOR}"), &format!("validatorClient.type={client}")],
+        );
+        admit_under_restricted(&format!("chart-{i}-{client}"), &objects).await;
+    }
+    let supplied =
+        render("helm3", &[&format!("charon.operatorAddress={OPERATOR}"), "charon.enr.existingSecret=my-key"]);
+    admit_under_restricted("chart-existing-secret", &supplied).await;
+}

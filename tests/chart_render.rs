@@ -35,7 +35,7 @@ fn render(helm: &str, sets: &[&str]) -> Vec<Value> {
     let out = helm_template(helm, "my-dv", sets);
     assert!(out.status.success(), "{helm} template {sets:?}: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
-    text.split("\n---").filter_map(|doc| serde_yaml_doc(doc)).collect()
+    text.split("\n---").filter_map(serde_yaml_doc).collect()
 }
 
 fn serde_yaml_doc(doc: &str) -> Option<Value> {

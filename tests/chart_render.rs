@@ -20,10 +20,14 @@ const OPERATOR: &str = "0x52908400098527886E0F7030069857D2E4169EE7";
 const CLIENTS: [&str; 5] = ["lighthouse", "teku", "prysm", "nimbus", "lodestar"];
 
 fn helm_template(helm: &str, release: &str, sets: &[&str]) -> Output {
+    helm_template_in(helm, release, "dv", sets)
+}
+
+fn helm_template_in(helm: &str, release: &str, namespace: &str, sets: &[&str]) -> Output {
     let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/chart");
     let mut command = Command::new(bin(helm));
     // Helm 3 renders for Kubernetes v1.20 unless told; the bed runs v1.34.
-    command.args(["template", release, chart, "--namespace", "dv", "--kube-version", "v1.34.4"]);
+    command.args(["template", release, chart, "--namespace", namespace, "--kube-version", "v1.34.4"]);
     for set in sets {
         command.args(["--set", set]);
     }
@@ -32,7 +36,11 @@ fn helm_template(helm: &str, release: &str, sets: &[&str]) -> Output {
 
 /// The rendered objects, parsed.
 fn render(helm: &str, sets: &[&str]) -> Vec<Value> {
-    let out = helm_template(helm, "my-dv", sets);
+    render_in(helm, "dv", sets)
+}
+
+fn render_in(helm: &str, namespace: &str, sets: &[&str]) -> Vec<Value> {
+    let out = helm_template_in(helm, "my-dv", namespace, sets);
     assert!(out.status.success(), "{helm} template {sets:?}: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     text.split("\n---").filter_map(serde_yaml_doc).collect()
@@ -221,4 +229,49 @@ async fn every_rendering_is_accepted_by_the_api_server_and_its_pods_pass_restric
     let supplied =
         render("helm3", &[&format!("charon.operatorAddress={OPERATOR}"), "charon.enr.existingSecret=my-key"]);
     admit_under_restricted("chart-existing-secret", &supplied).await;
+}
+
+/// Asks the API server whether `user` may do `verb` on `resource` (named `name`).
+async fn allowed(namespace: &str, user: &str, verb: &str, group: &str, resource: &str, name: Option<&str>) -> bool {
+    use k8s_openapi::api::authorization::v1::SubjectAccessReview;
+    let review = json!({
+        "spec": {
+            "user": user,
+            "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{namespace}")],
+            "resourceAttributes": {"namespace": namespace, "verb": verb, "group": group, "resource": resource, "name": name}
+        }
+    });
+    let reviews: Api<SubjectAccessReview> = Api::all(bed().client().await);
+    let answer = reviews.create(&PostParams::default(), &serde_json::from_value(review).unwrap()).await.unwrap();
+    answer.status.unwrap().allowed
+}
+
+#[tokio::test]
+async fn each_service_account_may_do_what_its_component_needs_and_nothing_more() {
+    let namespace = "chart-rbac";
+    let objects = render_in("helm4", namespace, &[&format!("charon.operatorAddress={OPERATOR}")]);
+    admit_under_restricted(namespace, &objects).await;
+    let enr_job = format!("system:serviceaccount:{namespace}:my-dv-enr");
+    let pod = format!("system:serviceaccount:{namespace}:my-dv");
+
+    let expectations: &[(&str, &str, &str, &str, Option<&str>, bool)] = &[
+        (&enr_job, "get", "", "secrets", Some("my-dv-enr-key"), true),
+        (&enr_job, "create", "", "secrets", None, true),
+        (&enr_job, "get", "", "secrets", Some("another-release-enr-key"), false),
+        (&enr_job, "list", "", "secrets", None, false),
+        (&enr_job, "update", "", "secrets", Some("my-dv-enr-key"), false),
+        (&enr_job, "patch", "", "secrets", Some("my-dv-enr-key"), false),
+        (&enr_job, "delete", "", "secrets", Some("my-dv-enr-key"), false),
+        (&pod, "get", "", "configmaps", Some("my-dv-status"), true),
+        (&pod, "patch", "", "configmaps", Some("my-dv-status"), true),
+        (&pod, "patch", "", "configmaps", Some("kube-root-ca.crt"), false),
+        (&pod, "get", "", "pods", Some("my-dv-0"), true),
+        (&pod, "create", "events.k8s.io", "events", None, true),
+        (&pod, "get", "", "secrets", Some("my-dv-enr-key"), false),
+        (&pod, "list", "", "pods", None, false),
+    ];
+    for (user, verb, group, resource, name, expected) in expectations {
+        let answer = allowed(namespace, user, verb, group, resource, *name).await;
+        assert_eq!(answer, *expected, "{user} {verb} {resource} {name:?}");
+    }
 }

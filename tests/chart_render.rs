@@ -254,7 +254,9 @@ async fn each_service_account_may_do_what_its_component_needs_and_nothing_more()
     let enr_job = format!("system:serviceaccount:{namespace}:my-dv-enr");
     let pod = format!("system:serviceaccount:{namespace}:my-dv");
 
-    let expectations: &[(&str, &str, &str, &str, Option<&str>, bool)] = &[
+    // (who, verb, API group, resource, name, allowed?)
+    type Access<'a> = (&'a str, &'a str, &'a str, &'a str, Option<&'a str>, bool);
+    let expectations: &[Access] = &[
         (&enr_job, "get", "", "secrets", Some("my-dv-enr-key"), true),
         (&enr_job, "create", "", "secrets", None, true),
         (&enr_job, "get", "", "secrets", Some("another-release-enr-key"), false),

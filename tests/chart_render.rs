@@ -277,3 +277,31 @@ async fn each_service_account_may_do_what_its_component_needs_and_nothing_more()
         assert_eq!(answer, *expected, "{user} {verb} {resource} {name:?}");
     }
 }
+
+#[test]
+fn the_p2p_port_is_exposed_as_asked_and_a_pdb_only_on_request() {
+    let objects = render("helm4", &[&format!("charon.operatorAddress={OPERATOR}")]);
+    let p2p = find(&objects, "Service", "my-dv-p2p");
+    assert_eq!(p2p["spec"]["type"], "ClusterIP");
+    assert_eq!(p2p["spec"]["publishNotReadyAddresses"], true, "peers must reach a pod that is not ready yet");
+    assert!(objects.iter().all(|o| o["kind"] != "PodDisruptionBudget"));
+
+    let exposed = render(
+        "helm3",
+        &[
+            &format!("charon.operatorAddress={OPERATOR}"),
+            "charon.p2p.service.type=NodePort",
+            "charon.p2p.service.nodePort=31610",
+            "charon.p2p.externalIp=203.0.113.7",
+            "podDisruptionBudget.enabled=true",
+        ],
+    );
+    let p2p = find(&exposed, "Service", "my-dv-p2p");
+    assert_eq!(p2p["spec"]["ports"][0]["nodePort"], 31610);
+    let charon = find(&exposed, "StatefulSet", "my-dv")["spec"]["template"]["spec"]["containers"][0].clone();
+    assert!(
+        charon["env"].as_array().unwrap().contains(&json!({"name": "CHARON_P2P_EXTERNAL_IP", "value": "203.0.113.7"}))
+    );
+    assert_eq!(find(&exposed, "PodDisruptionBudget", "my-dv")["spec"]["maxUnavailable"], 0);
+    assert_refused(&[&format!("charon.operatorAddress={OPERATOR}"), "charon.p2p.service.nodePort=80"], &["nodePort"]);
+}

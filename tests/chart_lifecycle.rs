@@ -1,0 +1,110 @@
+//! The chart's life on the bed's real API server and controllers, driven by
+//! the real Helm 3 and Helm 4: install, upgrade, rollback, uninstall and
+//! reinstall keep the ENR Secret and the volumes, and a second release gets
+//! its own key. The bed has no kubelet, so hooks are skipped (`--no-hooks`)
+//! and the test runs the ENR Job's program itself, as the Job's pod would.
+
+mod support;
+
+use std::process::Command;
+
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    core::v1::{Namespace, PersistentVolumeClaim, Secret},
+};
+use kube::{Api, api::PostParams};
+use serde_json::json;
+use support::bed::{bed, bin};
+
+const OPERATOR_SET: &str = "charon.operatorAddress=0x52908400098527886E0F7030069857D2E4169EE7";
+
+fn helm(helm: &str, namespace: &str, args: &[&str]) -> String {
+    let out = Command::new(bin(helm))
+        .args(args)
+        .args(["--namespace", namespace, "--kubeconfig"])
+        .arg(&bed().kubeconfig)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{helm} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn install_args<'a>(verb: &'a str, release: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/chart");
+    let mut args = vec![verb, release, chart, "--no-hooks", "--set", OPERATOR_SET];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// What the ENR Job's pod runs.
+async fn enr_job(namespace: &str, release: &str) -> String {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
+        .env("KUBECONFIG", &bed().kubeconfig)
+        .args(["enr", "--namespace", namespace, "--create", "--release", release])
+        .arg(format!("--secret-name={release}-enr-key"))
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+async fn pod_template_checksum(namespace: &str) -> String {
+    let sets: Api<StatefulSet> = Api::namespaced(bed().client().await, namespace);
+    let set = sets.get("my-dv").await.unwrap();
+    set.spec.unwrap().template.metadata.unwrap().annotations.unwrap()["checksum/values"].clone()
+}
+
+async fn claim_uids(namespace: &str) -> Vec<String> {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(bed().client().await, namespace);
+    let mut uids = Vec::new();
+    for name in ["charon-data-my-dv-0", "validator-data-my-dv-0"] {
+        for _ in 0..100 {
+            if let Some(claim) = claims.get_opt(name).await.unwrap() {
+                uids.push(claim.metadata.uid.unwrap());
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    assert_eq!(uids.len(), 2, "the StatefulSet controller made no claims");
+    uids
+}
+
+#[tokio::test]
+async fn install_upgrade_rollback_uninstall_reinstall_keep_the_key_and_the_volumes() {
+    for helm_major in ["helm3", "helm4"] {
+        let namespace = format!("lifecycle-{helm_major}");
+        let ns =
+            json!({"metadata": {"name": namespace, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
+        Api::<Namespace>::all(bed().client().await)
+            .create(&PostParams::default(), &serde_json::from_value(ns).unwrap())
+            .await
+            .unwrap();
+
+        helm(helm_major, &namespace, &install_args("install", "my-dv", &[]));
+        let enr = enr_job(&namespace, "my-dv").await;
+        let claims = claim_uids(&namespace).await;
+        let installed = pod_template_checksum(&namespace).await;
+
+        helm(helm_major, &namespace, &install_args("upgrade", "my-dv", &["--set", "charon.nickname=renamed"]));
+        let upgraded = pod_template_checksum(&namespace).await;
+        assert_ne!(upgraded, installed, "a changed value must roll the pod");
+        assert_eq!(enr_job(&namespace, "my-dv").await, enr, "an upgrade keeps the key");
+
+        helm(helm_major, &namespace, &["rollback", "my-dv", "1", "--no-hooks"]);
+        assert_eq!(pod_template_checksum(&namespace).await, installed);
+
+        helm(helm_major, &namespace, &["uninstall", "my-dv", "--no-hooks"]);
+        let secrets: Api<Secret> = Api::namespaced(bed().client().await, &namespace);
+        assert!(secrets.get_opt("my-dv-enr-key").await.unwrap().is_some(), "uninstall must keep the ENR Secret");
+        assert_eq!(claim_uids(&namespace).await, claims, "uninstall must keep the volumes");
+
+        helm(helm_major, &namespace, &install_args("install", "my-dv", &[]));
+        assert_eq!(enr_job(&namespace, "my-dv").await, enr, "a reinstall reuses the key");
+        assert_eq!(claim_uids(&namespace).await, claims, "a reinstall reuses the volumes");
+
+        helm(helm_major, &namespace, &install_args("install", "other", &[]));
+        assert_ne!(enr_job(&namespace, "other").await, enr, "a second release gets its own key");
+    }
+}

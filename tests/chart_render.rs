@@ -305,3 +305,53 @@ fn the_p2p_port_is_exposed_as_asked_and_a_pdb_only_on_request() {
     assert_eq!(find(&exposed, "PodDisruptionBudget", "my-dv")["spec"]["maxUnavailable"], 0);
     assert_refused(&[&format!("charon.operatorAddress={OPERATOR}"), "charon.p2p.service.nodePort=80"], &["nodePort"]);
 }
+
+#[test]
+fn a_pod_monitor_scrapes_ports_the_pod_actually_declares() {
+    for client in CLIENTS {
+        let objects = render(
+            "helm4",
+            &[
+                &format!("charon.operatorAddress={OPERATOR}"),
+                &format!("validatorClient.type={client}"),
+                "monitoring.podMonitor.enabled=true",
+            ],
+        );
+        let monitor = find(&objects, "PodMonitor", "my-dv");
+        let pod = &find(&objects, "StatefulSet", "my-dv")["spec"]["template"]["spec"];
+        let declared: Vec<&Value> =
+            containers(pod).into_iter().flat_map(|c| c["ports"].as_array().into_iter().flatten()).collect();
+        for endpoint in monitor["spec"]["podMetricsEndpoints"].as_array().unwrap() {
+            assert!(
+                declared.iter().any(|p| p["name"] == endpoint["port"]),
+                "{client}: PodMonitor scrapes undeclared port {}",
+                endpoint["port"]
+            );
+        }
+        let vc = containers(pod).into_iter().find(|c| c["name"] == "validator-client").unwrap();
+        let port = vc["ports"][0]["containerPort"].as_i64().unwrap();
+        let args = vc["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            args.contains(&port.to_string()),
+            "{client} does not listen on its declared metrics port {port}: {args}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_network_policy_is_accepted_and_keeps_dns_working() {
+    let namespace = "chart-network-policy";
+    let objects =
+        render_in("helm4", namespace, &[&format!("charon.operatorAddress={OPERATOR}"), "networkPolicy.enabled=true"]);
+    let policy = find(&objects, "NetworkPolicy", "my-dv");
+    let dns = &policy["spec"]["egress"][0];
+    assert_eq!(dns["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], "kube-system");
+    assert!(policy["spec"]["ingress"].as_array().unwrap().iter().all(|rule| !rule.is_null()), "no allow-all rule");
+    admit_under_restricted(namespace, &objects).await;
+}

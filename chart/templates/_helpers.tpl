@@ -174,3 +174,8 @@ args:
   {{- end }}
 {{- end }}
 {{- end -}}
+
+{{/* The metrics port each validator client listens on (see dv-pod.vcCommand). */}}
+{{- define "dv-pod.vcMetricsPort" -}}
+{{- get (dict "lighthouse" 5064 "teku" 8008 "prysm" 8081 "nimbus" 8108 "lodestar" 5064) .Values.validatorClient.type -}}
+{{- end -}}

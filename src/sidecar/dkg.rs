@@ -418,7 +418,7 @@ fn finish_interrupted_attempt(config: &DkgConfig, enr: &crate::enr::EnrRecord) -
             move_into_place(config, &scratch, &lock_hash, 0)
         }
         Err(problem) => {
-            let kept = config.data_dir.join(format!("dkg-failed-{}", timestamp(SystemTime::now()).replace(':', "-")));
+            let kept = set_aside_path(&config.data_dir);
             tracing::warn!(kept = %kept.display(), %problem, "an interrupted attempt left an incomplete lock; keeping it aside");
             fs::rename(&scratch, &kept).context("setting aside an interrupted attempt")
         }
@@ -576,7 +576,7 @@ async fn run_attempt(
                 (None, Some(code)) => format!("charon dkg exited {code}: {problem}; log {}", log_path.display()),
             };
             if scratch.join(LOCK_FILE).exists() {
-                let kept = config.data_dir.join(format!("dkg-failed-{attempt}"));
+                let kept = set_aside_path(&config.data_dir);
                 fs::rename(&scratch, &kept).context("setting aside a failed attempt that wrote a lock")?;
             } else {
                 fs::remove_dir_all(&scratch).context("removing the failed attempt")?;
@@ -584,6 +584,16 @@ async fn run_attempt(
             Ok(AttemptOutcome::Failed(reason))
         }
     }
+}
+
+/// A fresh `dkg-failed-<time>` path: attempt numbers restart with the
+/// process, times do not.
+fn set_aside_path(data_dir: &Path) -> PathBuf {
+    let stamp = timestamp(SystemTime::now()).replace(':', "-");
+    (0..)
+        .map(|n| data_dir.join(if n == 0 { format!("dkg-failed-{stamp}") } else { format!("dkg-failed-{stamp}-{n}") }))
+        .find(|path| !path.exists())
+        .expect("an unused name exists")
 }
 
 /// SIGTERM, then SIGKILL after 10 s.

@@ -551,7 +551,11 @@ async fn run_attempt(
             _ = terminate.recv() => {
                 tracing::info!("SIGTERM: stopping charon dkg");
                 stop_child(&mut child).await;
-                let _ = fs::remove_dir_all(&scratch);
+                // A lock may be complete already: the restart judges it
+                // (finish_interrupted_attempt) rather than this shutdown.
+                if !scratch.join(LOCK_FILE).exists() {
+                    let _ = fs::remove_dir_all(&scratch);
+                }
                 return Err(Stopped::Signal.into());
             }
         }

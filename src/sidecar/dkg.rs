@@ -165,7 +165,11 @@ async fn form(
     loop {
         let (found, delay) = match &config.definition_file {
             Some(path) => (Some(read_supplied_definition(path, &us)?), Duration::ZERO),
-            None => poll_once(&api, &us, &mut reporter, &mut backoff, metrics).await?,
+            // A poll can take long (timeouts, Retry-After): SIGTERM ends it too.
+            None => tokio::select! {
+                polled = poll_once(&api, &us, &mut reporter, &mut backoff, metrics) => polled?,
+                _ = terminate.recv() => return Err(Stopped::Signal.into()),
+            },
         };
         if let Some(definition) = found {
             attempt += 1;

@@ -355,3 +355,18 @@ async fn the_network_policy_is_accepted_and_keeps_dns_working() {
     assert!(policy["spec"]["ingress"].as_array().unwrap().iter().all(|rule| !rule.is_null()), "no allow-all rule");
     admit_under_restricted(namespace, &objects).await;
 }
+
+#[test]
+fn the_chart_runs_the_sidecar_image_with_the_paths_its_dockerfile_provides() {
+    let dockerfile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+    let objects = render("helm4", &[&format!("charon.operatorAddress={OPERATOR}")]);
+    let pod = &find(&objects, "StatefulSet", "my-dv")["spec"]["template"]["spec"];
+    let dkg = containers(pod).into_iter().find(|c| c["name"] == "dkg").unwrap();
+    let charon_path =
+        dkg["env"].as_array().unwrap().iter().find(|e| e["name"] == "DV_CHARON").unwrap()["value"].clone();
+    assert!(
+        dockerfile.contains(&format!("COPY --from=charon /usr/local/bin/charon {}", charon_path.as_str().unwrap()))
+    );
+    assert!(dockerfile.contains("ENTRYPOINT [\"/usr/local/bin/dv-sidecar\"]"), "the chart passes only arguments");
+    assert_eq!(dkg["args"], json!(["dkg"]));
+}

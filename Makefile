@@ -3,7 +3,8 @@
 .PHONY: demo test bed vectors lint unit-and-integration chart-lint
 
 demo:
-	cargo run --release --bin dv-tui
+	cargo build --release --locked --bins
+	target/release/dv-tui --demo
 
 test: bed vectors lint unit-and-integration chart-lint
 

@@ -2,7 +2,8 @@
 //! - verifying a fully signed 10-operator definition (target < 5 ms);
 //! - reading a 1 MiB page of the operator endpoint (target < 20 ms);
 //! - client memory across 10,000 polls of the simulator (target: flat);
-//! - peak RSS of a `dv-sidecar dkg` process polling (target <= 15 MiB).
+//! - peak RSS of a `dv-sidecar dkg` process polling (target <= 15 MiB);
+//! - drawing one wizard frame (target < 5 ms).
 
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,39 @@ fn plan(operators: usize) -> ClusterPlan {
 fn main() {
     core_figures();
     sidecar_peak_rss();
+    frame_render();
+}
+
+/// The two busiest screens (ENR with its QR code, formation with the
+/// signature table) on a 200x60 terminal.
+fn frame_render() {
+    use dv_pod::tui::{
+        app::{App, Mode, Screen},
+        screens,
+        values::Form,
+    };
+    use ratatui::{Terminal, backend::TestBackend};
+    let key = EnrPrivateKey::generate().unwrap();
+    let mut status =
+        dv_pod::status::Status::new("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed".into(), key.record().text().into());
+    status.phase = dv_pod::status::Phase::WaitingForSignatures;
+    status.invite = Some(dv_pod::status::Invite {
+        config_hash: format!("0x{}", "ab".repeat(32)),
+        name: "bench".into(),
+        signed: 5,
+        total: 10,
+        missing: (0..5).map(|i| format!("0x{i:040x}")).collect(),
+        operators: (0..10).map(|i| format!("0x{i:040x}")).collect(),
+    });
+    let mut app = App::new(Mode::Demo, Form::default(), "bench", "local", std::path::PathBuf::new());
+    app.enr = Some(status.enr.clone());
+    app.status = Some(status);
+    let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+    for screen in [Screen::Enr, Screen::Formation] {
+        app.screen = screen;
+        let frame = time(500, || terminal.draw(|f| screens::draw(f, &app)).map(|_| ()).unwrap());
+        println!("draw one {} frame at 200x60: {frame:?} median of 500", screen.title());
+    }
 }
 
 #[tokio::main]

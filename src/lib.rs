@@ -5,7 +5,9 @@
 
 pub mod cli;
 pub mod definition;
+pub mod demo;
 pub mod enr;
+pub mod health;
 pub mod kube;
 pub mod logging;
 pub mod obol_api;

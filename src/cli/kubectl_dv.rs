@@ -1,9 +1,11 @@
 //! `kubectl-dv` (run as `kubectl dv ...`): the plugin's commands.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode, time::Duration};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use serde::Serialize;
+
+use super::ReleaseTarget;
 
 use crate::{
     definition::{
@@ -12,27 +14,77 @@ use crate::{
         verify::{Check, verify},
     },
     enr::{EnrPrivateKey, EnrRecord},
+    kube::release::{self, ReleaseNames, ReleaseView},
     obol_api::{ClientConfig, ObolApi},
+    tui::WizardArgs,
 };
 
 #[derive(Parser)]
 #[command(name = "kubectl-dv", version = crate::VERSION, about = "Install and follow a dv-pod distributed validator")]
 pub struct Cli {
+    #[command(flatten)]
+    target: ReleaseTarget,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the ENR of a Charon key file (charon-enr-private-key).
+    /// Install or upgrade the dv-pod chart (helm upgrade --install).
+    Install(InstallArgs),
+    /// Print the release's ENR (or a local key file's), optionally as a QR code.
     Enr {
-        /// Path of the key file.
+        /// Read this Charon key file (charon-enr-private-key) instead of the cluster.
         #[arg(long)]
-        key_file: PathBuf,
+        key_file: Option<PathBuf>,
+        /// Also draw the ENR as a QR code to scan into the Launchpad.
+        #[arg(long)]
+        qr: bool,
         /// Print a JSON document (schema dv-pod.enr/v1) instead of text.
         #[arg(long)]
         json: bool,
     },
+    /// Formation status, pod and Charon health of the release.
+    Status {
+        /// Keep printing whenever something changes.
+        #[arg(long, short = 'w')]
+        watch: bool,
+        /// Seconds between reads with --watch.
+        #[arg(long, default_value_t = 2)]
+        interval: u64,
+        /// Print JSON documents (schema dv-pod.release-status/v1), one per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a container's log from the release's pod.
+    Logs {
+        /// dkg (the sidecar), import-keys, charon or validator-client.
+        #[arg(long, short = 'c', default_value = "dkg")]
+        container: String,
+        /// Keep streaming.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only the last N lines.
+        #[arg(long)]
+        tail: Option<i64>,
+    },
+    /// Open the interactive wizard (dv-tui).
+    Wizard(WizardArgs),
+    /// A complete local formation: simulated Launchpad, four real Charon
+    /// nodes. Opens the wizard on a terminal; prints progress otherwise.
+    Demo {
+        /// Print dv-pod.demo/v1 JSON lines and exit when all nodes are healthy.
+        #[arg(long)]
+        json: bool,
+        /// The charon binary (default: the test bed's, else PATH; built if missing).
+        #[arg(long)]
+        charon: Option<PathBuf>,
+        /// Over how many seconds the demo's operators sign.
+        #[arg(long, default_value_t = 60)]
+        signing_window_seconds: u64,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
     /// Work with cluster definitions.
     Definition {
         #[command(subcommand)]
@@ -65,6 +117,31 @@ struct VerifyArgs {
     json: bool,
 }
 
+#[derive(Args)]
+struct InstallArgs {
+    /// Your operator's Ethereum address (sets charon.operatorAddress).
+    #[arg(long)]
+    operator_address: Option<String>,
+    /// The network (sets network).
+    #[arg(long)]
+    network: Option<String>,
+    /// Values files, as for helm.
+    #[arg(short = 'f', long = "values")]
+    values: Vec<PathBuf>,
+    /// Single values, as for helm (--set a.b=c).
+    #[arg(long = "set")]
+    set: Vec<String>,
+    /// The chart (default: the chart of this checkout).
+    #[arg(long)]
+    chart: Option<String>,
+    /// The helm binary.
+    #[arg(long, env = "HELM", default_value = "helm")]
+    helm: String,
+    /// Arguments after -- go to helm as they are.
+    #[arg(last = true)]
+    helm_args: Vec<String>,
+}
+
 /// The `--json` output of `kubectl dv definition verify`
 /// (schema `dv-pod.definition-verify/v1`, `assets/schemas/`).
 #[derive(Serialize)]
@@ -94,26 +171,249 @@ pub struct EnrDocument {
 }
 
 pub fn run(cli: Cli) -> ExitCode {
+    let target = cli.target;
     match cli.command {
         Command::Definition { command: DefinitionCommand::Verify(args) } => verify_definition(args),
-        Command::Enr { key_file, json } => {
-            let key = match EnrPrivateKey::load(&key_file) {
-                Ok(key) => key,
-                Err(e) => return super::fail(e),
+        Command::Enr { key_file, qr, json } => {
+            let record = match key_file {
+                Some(path) => EnrPrivateKey::load(&path).map(|key| key.record()).map_err(|e| e.to_string()),
+                None => with_cluster(&target, |client, names| async move {
+                    let view = release::observe(&client, &names).await;
+                    let text = view.enr.ok_or_else(|| {
+                        format!("release {} has no ENR yet: {}", names.release, view.problems.join("; "))
+                    })?;
+                    text.parse::<EnrRecord>().map_err(|e| format!("the release's ENR is invalid: {e}"))
+                }),
             };
-            let record = key.record();
+            let record = match record {
+                Ok(record) => record,
+                Err(message) => return super::fail(message),
+            };
             if json {
-                super::print_json(&EnrDocument {
+                return super::print_json(&EnrDocument {
                     schema: "dv-pod.enr/v1",
                     enr: record.text().to_string(),
                     public_key: format!("0x{}", hex::encode(record.public_key_compressed())),
                     peer_id: record.peer_id(),
-                })
+                });
+            }
+            println!("{record}");
+            if qr && let Some(code) = crate::tui::qr::render(record.text(), false) {
+                for line in code.lines {
+                    println!("{line}");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Status { watch, interval, json } => status(&target, watch, Duration::from_secs(interval.max(1)), json),
+        Command::Logs { container, follow, tail } => logs(&target, &container, follow, tail),
+        Command::Install(args) => install(&target, args),
+        Command::Wizard(args) => open_wizard(target, args),
+        Command::Demo { json, charon, signing_window_seconds } => {
+            let args = WizardArgs {
+                demo: true,
+                chart: None,
+                helm: "helm".into(),
+                values: PathBuf::new(),
+                helm_args: Vec::new(),
+                charon,
+                signing_window_seconds,
+            };
+            if json {
+                match crate::tui::demo_options(&args) {
+                    Ok(options) => super::demo::run_headless(options, true),
+                    Err(e) => super::fail(format!("{e:#}")),
+                }
             } else {
-                println!("{record}");
-                ExitCode::SUCCESS
+                open_wizard(target, args)
             }
         }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "kubectl-dv", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Opens the wizard; a demo without a terminal prints its progress instead.
+pub fn open_wizard(target: ReleaseTarget, args: WizardArgs) -> ExitCode {
+    if args.demo && !std::io::stdout().is_terminal() {
+        return match crate::tui::demo_options(&args) {
+            Ok(options) => super::demo::run_headless(options, false),
+            Err(e) => super::fail(format!("{e:#}")),
+        };
+    }
+    match crate::tui::run(target, args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => super::fail(format!("{e:#}")),
+    }
+}
+
+/// Runs `work` with a client for the target's context and the release's names.
+fn with_cluster<T, F, Fut>(target: &ReleaseTarget, work: F) -> Result<T, String>
+where
+    F: FnOnce(kube::Client, ReleaseNames) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let (client, namespace) = connect(target).await?;
+        work(client, ReleaseNames::new(&namespace, &target.release, None)).await
+    })
+}
+
+async fn connect(target: &ReleaseTarget) -> Result<(kube::Client, String), String> {
+    let options = kube::config::KubeConfigOptions { context: target.context.clone(), ..Default::default() };
+    let config = kube::Config::from_kubeconfig(&options)
+        .await
+        .map_err(|e| format!("cannot load the kubeconfig: {e} (set KUBECONFIG or --context)"))?;
+    let namespace = target.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
+    let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
+    Ok((client, namespace))
+}
+
+fn status(target: &ReleaseTarget, watch: bool, interval: Duration, json: bool) -> ExitCode {
+    let outcome = with_cluster(target, |client, names| async move {
+        let mut last: Option<ReleaseView> = None;
+        loop {
+            let view = release::observe(&client, &names).await;
+            if last.as_ref() != Some(&view) {
+                if json {
+                    println!("{}", serde_json::to_string(&view).map_err(|e| e.to_string())?);
+                } else {
+                    print_status_text(&view);
+                }
+                last = Some(view);
+            }
+            if !watch {
+                return Ok(());
+            }
+            tokio::time::sleep(interval).await;
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => super::fail(message),
+    }
+}
+
+fn print_status_text(view: &ReleaseView) {
+    println!("release {} in namespace {}", view.release, view.namespace);
+    match &view.status {
+        Some(status) => {
+            let phase = serde_json::to_value(status.phase).ok().and_then(|v| v.as_str().map(str::to_string));
+            println!("  phase      {} (since {})", phase.unwrap_or_default(), status.phase_since);
+            println!("  polls      {} (last {})", status.polls, status.last_poll_at.as_deref().unwrap_or("-"));
+            if let Some(invite) = &status.invite {
+                println!(
+                    "  invite     {:?} {} signed {}/{}",
+                    invite.name, invite.config_hash, invite.signed, invite.total
+                );
+                for missing in &invite.missing {
+                    println!("             waiting for {missing}");
+                }
+            }
+            if let Some(dkg) = &status.dkg {
+                println!("  dkg        attempt {}: {}", dkg.attempt, dkg.step);
+            }
+            if let Some(error) = &status.error {
+                println!("  error      {}", error.reason);
+            }
+            if let Some(lock) = &status.lock_hash {
+                println!("  lock       {lock}");
+            }
+        }
+        None => println!("  phase      (no status yet)"),
+    }
+    if let Some(enr) = &view.enr {
+        println!("  enr        {enr}");
+    }
+    if let Some(pod) = &view.pod {
+        println!(
+            "  pod        {} {}{}, {} restarts",
+            pod.name,
+            pod.phase,
+            if pod.ready { " ready" } else { "" },
+            pod.restarts
+        );
+        for container in &pod.containers {
+            println!("             {:<17} {}", container.name, container.state);
+        }
+    }
+    if let Some(charon) = &view.charon {
+        println!(
+            "  charon     {}, peers {}/{}, validators {}",
+            charon.readiness.describe(),
+            charon.peers_connected,
+            charon.peers_total,
+            charon.validators.map_or("-".into(), |v| v.to_string())
+        );
+    }
+    for problem in &view.problems {
+        println!("  ! {problem}");
+    }
+}
+
+fn logs(target: &ReleaseTarget, container: &str, follow: bool, tail: Option<i64>) -> ExitCode {
+    use futures_util::{AsyncBufReadExt, TryStreamExt};
+    let container = container.to_string();
+    let outcome = with_cluster(target, |client, names| async move {
+        let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client, &names.namespace);
+        let params =
+            kube::api::LogParams { container: Some(container), follow, tail_lines: tail, ..Default::default() };
+        let stream = pods.log_stream(&names.pod(), &params).await.map_err(|e| format!("pod {}: {e}", names.pod()))?;
+        let mut lines = stream.lines();
+        while let Some(line) = lines.try_next().await.map_err(|e| e.to_string())? {
+            println!("{line}");
+        }
+        Ok(())
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => super::fail(message),
+    }
+}
+
+fn install(target: &ReleaseTarget, args: InstallArgs) -> ExitCode {
+    let mut sets = args.set.clone();
+    if let Some(address) = &args.operator_address {
+        if let Err(e) = address.parse::<OperatorAddress>() {
+            return super::fail(format!("--operator-address: {e}"));
+        }
+        sets.push(format!("charon.operatorAddress={address}"));
+    }
+    if let Some(network) = &args.network {
+        if Network::from_name(network).is_none() {
+            return super::fail(format!(
+                "--network {network:?} is not one of: {}",
+                Network::ALL.map(Network::name).join(", ")
+            ));
+        }
+        sets.push(format!("network={network}"));
+    }
+    let mut command = std::process::Command::new(&args.helm);
+    command.args(["upgrade", "--install", &target.release]);
+    command.arg(args.chart.unwrap_or_else(crate::tui::default_chart));
+    if let Some(namespace) = &target.namespace {
+        command.args(["--namespace", namespace, "--create-namespace"]);
+    }
+    if let Some(context) = &target.context {
+        command.arg(format!("--kube-context={context}"));
+    }
+    for file in &args.values {
+        command.arg("--values").arg(file);
+    }
+    for set in &sets {
+        command.args(["--set", set]);
+    }
+    command.args(&args.helm_args);
+    match command.status() {
+        Ok(status) if status.success() => ExitCode::SUCCESS,
+        Ok(status) => {
+            eprintln!("error: helm ended with {status}");
+            ExitCode::from(super::EXIT_INVALID)
+        }
+        Err(e) => super::fail(format!("cannot run {}: {e} (install Helm 3 or 4, or pass --helm)", args.helm)),
     }
 }
 

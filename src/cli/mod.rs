@@ -1,11 +1,27 @@
 //! Command-line front ends: the `kubectl-dv` command tree and the output
 //! conventions (`--json` documents and exit codes) shared by every command.
 
+pub mod demo;
 pub mod kubectl_dv;
 
 use std::process::ExitCode;
 
+use clap::Args;
 use serde::Serialize;
+
+/// Which release a command works on; global flags of every command.
+#[derive(Args, Debug, Clone)]
+pub struct ReleaseTarget {
+    /// Namespace of the release (default: the kube context's).
+    #[arg(short = 'n', long, global = true)]
+    pub namespace: Option<String>,
+    /// The kube context (default: the current one).
+    #[arg(long, global = true)]
+    pub context: Option<String>,
+    /// The Helm release name.
+    #[arg(long, global = true, default_value = "dv-pod")]
+    pub release: String,
+}
 
 /// Exit code for success.
 pub const EXIT_OK: u8 = 0;

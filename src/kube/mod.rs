@@ -3,6 +3,8 @@
 //! by any code path (the chart's ENR Job needs only `create` on Secrets and
 //! `get` on this one name).
 
+pub mod release;
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::{ByteString, api::core::v1::Secret};

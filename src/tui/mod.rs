@@ -1,72 +1,289 @@
-//! The terminal wizard: screens drawn with ratatui, driven by key events.
+//! The terminal wizard (`dv-tui`, `kubectl dv wizard`): preflight, values,
+//! `helm upgrade --install`, the ENR as text and QR code, live formation and
+//! health. `--demo` runs the same screens over a local formation.
+//!
+//! State and keys live in `app`, drawing in `screens`; this module runs the
+//! event loop and the background work (preflight, helm, polling the
+//! release, the demo) that reports into it.
 
-use std::time::Duration;
+pub mod app;
+pub mod clipboard;
+pub mod preflight;
+pub mod qr;
+pub mod screens;
+pub mod values;
 
-use crossterm::event::{self, Event, KeyCode, KeyEventKind};
-use ratatui::{
-    Frame,
-    layout::{Constraint, Layout},
-    style::{Modifier, Style},
-    text::{Line, Text},
-    widgets::{Block, Paragraph, Wrap},
+use std::{
+    path::PathBuf,
+    process::Stdio,
+    time::{Duration, SystemTime},
 };
 
-/// The journey the wizard guides an operator through, in order.
-pub const JOURNEY: [&str; 5] = [
-    "Preflight: cluster access, helm, storage",
-    "Install the dv-pod chart with your operator address",
-    "Share your ENR with the Obol Launchpad",
-    "Watch invites, signatures and the DKG",
-    "Check that Charon and the validator client are healthy",
-];
+use anyhow::Context;
+use app::{Action, App, Mode, Update};
+use clap::Args;
+use crossterm::event::{self, Event, KeyEventKind};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    sync::mpsc,
+};
 
-/// Draws the welcome screen.
-pub fn draw_welcome(frame: &mut Frame) {
-    let [body, help] = Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(frame.area());
-    let mut lines = vec![
-        Line::styled(format!("dv-pod {}", crate::VERSION), Style::new().add_modifier(Modifier::BOLD)),
-        Line::raw(""),
-    ];
-    lines.extend(JOURNEY.iter().enumerate().map(|(i, step)| Line::raw(format!("{}. {step}", i + 1))));
-    frame.render_widget(
-        Paragraph::new(Text::from(lines))
-            .wrap(Wrap { trim: true })
-            .block(Block::bordered().title(" Distributed validator setup ")),
-        body,
-    );
-    frame.render_widget(Paragraph::new("q / Esc: quit"), help);
+use crate::{
+    cli::ReleaseTarget,
+    demo::{self, DemoOptions},
+    kube::release::{self, ReleaseNames},
+};
+
+/// Options shared by `dv-tui` and `kubectl dv wizard`.
+#[derive(Args, Debug, Clone)]
+pub struct WizardArgs {
+    /// Run a local formation (simulated Launchpad, four real Charon nodes)
+    /// instead of installing into a cluster.
+    #[arg(long)]
+    pub demo: bool,
+    /// The chart to install (a directory or a chart reference).
+    #[arg(long)]
+    pub chart: Option<String>,
+    /// The helm binary.
+    #[arg(long, env = "HELM", default_value = "helm")]
+    pub helm: String,
+    /// Values file the wizard loads (if present) and writes before installing.
+    #[arg(short = 'f', long, default_value = "dv-pod-values.yaml")]
+    pub values: PathBuf,
+    /// Extra argument passed to helm as is (repeatable), e.g. --helm-arg=--wait.
+    #[arg(long = "helm-arg", allow_hyphen_values = true)]
+    pub helm_args: Vec<String>,
+    /// The charon binary for the demo (default: the test bed's, else PATH).
+    #[arg(long)]
+    pub charon: Option<PathBuf>,
+    /// Over how many seconds the demo's operators sign.
+    #[arg(long, default_value_t = 60)]
+    pub signing_window_seconds: u64,
 }
 
-/// Runs the wizard until the operator quits. `ratatui::run` restores the
-/// terminal on exit and on panic.
-pub fn run() -> std::io::Result<()> {
-    ratatui::run(|terminal| {
-        loop {
-            terminal.draw(draw_welcome)?;
-            if event::poll(Duration::from_millis(250))?
-                && let Event::Key(key) = event::read()?
-                && key.kind == KeyEventKind::Press
-                && matches!(key.code, KeyCode::Char('q') | KeyCode::Esc)
-            {
-                return Ok(());
-            }
-        }
+/// The chart inside the checkout this program was built from, if any.
+pub fn default_chart() -> String {
+    let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("chart");
+    if local.join("Chart.yaml").is_file() { local.display().to_string() } else { "dv-pod".into() }
+}
+
+/// Runs the wizard until the operator quits.
+pub fn run(target: ReleaseTarget, args: WizardArgs) -> anyhow::Result<()> {
+    crate::logging::init_file("dv-tui")?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    if args.demo {
+        let options = demo_options(&args)?;
+        return runtime.block_on(run_demo(options));
+    }
+    runtime.block_on(run_cluster(target, args))
+}
+
+/// Finds (or builds) the programs before the screen switches to the TUI, so
+/// build progress prints on a normal terminal.
+pub fn demo_options(args: &WizardArgs) -> anyhow::Result<DemoOptions> {
+    let work_dir = std::env::temp_dir().join(format!("dv-pod-demo-{}", std::process::id()));
+    Ok(DemoOptions {
+        charon: demo::find_or_build_charon(args.charon.clone())?,
+        sidecar: demo::find_sidecar(None)?,
+        work_dir,
+        invite_after: Duration::from_secs(3),
+        signing_window: Duration::from_secs(args.signing_window_seconds),
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ratatui::{Terminal, backend::TestBackend};
-
-    #[test]
-    fn welcome_screen_lists_every_step_of_the_journey_on_an_80x24_terminal() {
-        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
-        terminal.draw(draw_welcome).unwrap();
-        let screen = format!("{:?}", terminal.backend().buffer());
-        for step in JOURNEY {
-            assert!(screen.contains(step), "missing step {step:?} in\n{screen}");
+async fn run_demo(options: DemoOptions) -> anyhow::Result<()> {
+    let (updates_tx, updates) = mpsc::unbounded_channel();
+    let (view_tx, mut view_rx) = tokio::sync::watch::channel(demo::DemoView::empty(&options.work_dir));
+    let work_dir = options.work_dir.clone();
+    let demo = tokio::spawn(demo::run(options, view_tx, false));
+    let forward = updates_tx.clone();
+    tokio::spawn(async move {
+        while view_rx.changed().await.is_ok() {
+            let view = view_rx.borrow_and_update().clone();
+            if forward.send(Update::Demo(Box::new(view))).is_err() {
+                break;
+            }
         }
-        assert!(screen.contains("q / Esc: quit"));
-    }
+    });
+    let app = App::new(Mode::Demo, values::Form::default(), "demo", "local", PathBuf::new());
+    let outcome = event_loop(app, updates, None).await;
+    demo.abort();
+    let _ = demo.await;
+    let _ = std::fs::remove_dir_all(&work_dir);
+    outcome
 }
+
+/// Everything the cluster mode needs to act on keys.
+struct ClusterContext {
+    target: ReleaseTarget,
+    args: WizardArgs,
+    namespace: String,
+    updates: mpsc::UnboundedSender<Update>,
+}
+
+async fn run_cluster(target: ReleaseTarget, args: WizardArgs) -> anyhow::Result<()> {
+    let (updates_tx, updates) = mpsc::unbounded_channel();
+    let mut form = values::Form::default();
+    if args.values.is_file() {
+        form.load_file(&args.values)?;
+    }
+    let (client, context_namespace, preflight_context) = preflight::connect(target.context.as_deref()).await;
+    let namespace = target.namespace.clone().or(context_namespace).unwrap_or_else(|| "default".into());
+    let mut app = App::new(Mode::Cluster, form, &target.release, &namespace, args.values.clone());
+    app.install.command = helm_command(&target, &args, &namespace);
+
+    let check_tx = updates_tx.clone();
+    let (check_client, check_ns, helm) = (client.clone(), namespace.clone(), args.helm.clone());
+    let api = app.form.get(values::FieldKey::ApiEndpoint).to_string();
+    tokio::spawn(async move {
+        let checks = preflight::run(check_client.as_ref(), preflight_context, &check_ns, &helm, &api).await;
+        let _ = check_tx.send(Update::Preflight(checks));
+    });
+    if let Some(client) = client.clone() {
+        let names = ReleaseNames::new(&namespace, &target.release, None);
+        let watch_tx = updates_tx.clone();
+        tokio::spawn(async move {
+            loop {
+                let view = release::observe(&client, &names).await;
+                if watch_tx.send(Update::Release(Box::new(view))).is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        });
+    }
+    let context = ClusterContext { target, args, namespace, updates: updates_tx };
+    event_loop(app, updates, Some(context)).await
+}
+
+fn helm_command(target: &ReleaseTarget, args: &WizardArgs, namespace: &str) -> Vec<String> {
+    let mut extra = args.helm_args.clone();
+    if let Some(context) = &target.context {
+        extra.push(format!("--kube-context={context}"));
+    }
+    let chart = args.chart.clone().unwrap_or_else(default_chart);
+    values::helm_command(&args.helm, &target.release, &chart, namespace, &args.values, &extra)
+}
+
+async fn event_loop(
+    mut app: App,
+    mut updates: mpsc::UnboundedReceiver<Update>,
+    cluster: Option<ClusterContext>,
+) -> anyhow::Result<()> {
+    let (keys_tx, mut keys) = mpsc::unbounded_channel();
+    // crossterm's reader blocks; it gets its own thread and stops when the
+    // loop below drops the receiver.
+    std::thread::spawn(move || {
+        while !keys_tx.is_closed() {
+            match event::poll(Duration::from_millis(200)) {
+                Ok(true) => match event::read() {
+                    Ok(event) => {
+                        let _ = keys_tx.send(event);
+                    }
+                    Err(_) => break,
+                },
+                Ok(false) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    let mut terminal = ratatui::init();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let outcome: anyhow::Result<()> = async {
+        loop {
+            app.now = SystemTime::now();
+            terminal.draw(|frame| screens::draw(frame, &app))?;
+            tokio::select! {
+                Some(event) = keys.recv() => {
+                    let Event::Key(key) = event else { continue };
+                    if key.kind != KeyEventKind::Press {
+                        continue;
+                    }
+                    match app.on_key(key) {
+                        Action::Quit => return Ok(()),
+                        Action::None => {}
+                        Action::CopyEnr => {
+                            if let Some(enr) = app.enr.clone() {
+                                app.notice = Some(clipboard::copy(&enr));
+                            }
+                        }
+                        Action::SaveValues => {
+                            app.notice = Some(match app.form.save_file(&app.values_file) {
+                                Ok(()) => format!("saved {}", app.values_file.display()),
+                                Err(e) => format!("cannot save {}: {e:#}", app.values_file.display()),
+                            });
+                        }
+                        Action::RunInstall => {
+                            if let Some(cluster) = &cluster {
+                                start_install(&mut app, cluster);
+                            }
+                        }
+                    }
+                }
+                Some(update) = updates.recv() => {
+                    tracing::debug!(?update, "update");
+                    app.apply(update);
+                }
+                _ = tick.tick() => {}
+            }
+        }
+    }
+    .await;
+    ratatui::restore();
+    outcome
+}
+
+/// Writes the values file and runs helm, streaming its output verbatim.
+fn start_install(app: &mut App, cluster: &ClusterContext) {
+    if let Err(e) = app.form.save_file(&cluster.args.values) {
+        app.install.outcome = Some(Err(format!("cannot write {}: {e:#}", cluster.args.values.display())));
+        return;
+    }
+    app.install.command = helm_command(&cluster.target, &cluster.args, &cluster.namespace);
+    app.install.running = true;
+    app.install.output.clear();
+    app.install.outcome = None;
+    let command = app.install.command.clone();
+    let updates = cluster.updates.clone();
+    tracing::info!(?command, "running helm");
+    tokio::spawn(async move {
+        let outcome = run_streaming(&command, &updates).await;
+        let _ = updates.send(Update::InstallEnded(outcome));
+    });
+}
+
+async fn run_streaming(command: &[String], updates: &mpsc::UnboundedSender<Update>) -> Result<(), String> {
+    let mut child = tokio::process::Command::new(&command[0])
+        .args(&command[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", command[0]))
+        .map_err(|e| format!("{e:#}"))?;
+    let mut readers = Vec::new();
+    for stream in [
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let updates = updates.clone();
+        readers.push(tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = updates.send(Update::InstallOutput(line));
+            }
+        }));
+    }
+    let status = child.wait().await.map_err(|e| e.to_string())?;
+    for reader in readers {
+        let _ = reader.await;
+    }
+    if status.success() { Ok(()) } else { Err(format!("helm ended with {status}")) }
+}
+
+#[cfg(test)]
+mod snapshots;

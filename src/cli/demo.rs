@@ -1,0 +1,79 @@
+//! The demo without a terminal UI (`kubectl dv demo --json`, or any run
+//! whose stdout is not a terminal): one line per change, text or
+//! `dv-pod.demo/v1` JSON, ending when all four nodes are healthy.
+
+use std::process::ExitCode;
+
+use crate::demo::{self, DemoOptions, DemoView};
+
+/// The part of a view worth a new line: stage, phases, healthy count.
+fn milestone(view: &DemoView) -> String {
+    format!("{:?}|{:?}|{:?}|{}", view.stage, view.ours.as_ref().map(|s| s.phase), view.sidecars, view.healthy_nodes())
+}
+
+fn text_line(view: &DemoView) -> String {
+    let phases: Vec<String> = view
+        .sidecars
+        .iter()
+        .map(|p| p.map(|p| serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_string))).flatten())
+        .map(|p| p.unwrap_or_else(|| "starting".into()))
+        .collect();
+    format!(
+        "[{:>5.1}s] {:?}: sidecars {} | healthy nodes {}/4",
+        view.elapsed_seconds,
+        view.stage,
+        phases.join(", "),
+        view.healthy_nodes()
+    )
+}
+
+pub fn run_headless(options: DemoOptions, json: bool) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return super::fail(e),
+    };
+    let work_dir = options.work_dir.clone();
+    let outcome = runtime.block_on(async {
+        let (view_tx, mut view_rx) = tokio::sync::watch::channel(DemoView::empty(&options.work_dir));
+        let printer = tokio::spawn(async move {
+            let mut last = String::new();
+            while view_rx.changed().await.is_ok() {
+                let view = view_rx.borrow_and_update().clone();
+                let now = milestone(&view);
+                if now != last {
+                    last = now;
+                    print_view(&view, json);
+                }
+            }
+        });
+        let outcome = demo::run(options, view_tx, true).await;
+        let _ = printer.await;
+        outcome
+    });
+    let code = match outcome {
+        Ok(view) => {
+            print_view(&view, json);
+            if !json {
+                println!("demo: four healthy Charon nodes after {:.1} s", view.elapsed_seconds);
+            }
+            ExitCode::from(super::EXIT_OK)
+        }
+        Err(error) => {
+            eprintln!("demo failed: {error:#}\nlogs: {}", work_dir.display());
+            return ExitCode::from(super::EXIT_INVALID);
+        }
+    };
+    let _ = std::fs::remove_dir_all(&work_dir);
+    code
+}
+
+fn print_view(view: &DemoView, json: bool) {
+    if json {
+        match serde_json::to_string(view) {
+            Ok(line) => println!("{line}"),
+            Err(e) => eprintln!("cannot encode the demo view: {e}"),
+        }
+    } else {
+        println!("{}", text_line(view));
+    }
+}

@@ -1,0 +1,81 @@
+//! Child processes the demo starts: each writes to its own log file, dies
+//! with the demo (PR_SET_PDEATHSIG), and is stopped with SIGTERM, then
+//! SIGKILL after a grace period, when its `Children` set is dropped.
+
+use std::{
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+const GRACE: Duration = Duration::from_secs(5);
+
+pub struct Started {
+    child: Child,
+    pub name: String,
+    pub log: PathBuf,
+}
+
+impl Started {
+    /// The exit status, if the process has ended.
+    pub fn exited(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        self.child.try_wait()
+    }
+}
+
+/// Every process the demo started; dropping it stops them all.
+#[derive(Default)]
+pub struct Children(Vec<Started>);
+
+impl Children {
+    /// Starts `command` with stdout and stderr appended to `log`; returns its index.
+    pub fn start(&mut self, name: &str, mut command: Command, log: &Path) -> std::io::Result<usize> {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+        command.stdin(Stdio::null()).stdout(file.try_clone()?).stderr(file);
+        // SAFETY: prctl is async-signal-safe and affects only the child.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().map_err(|e| std::io::Error::new(e.kind(), format!("starting {name}: {e}")))?;
+        self.0.push(Started { child, name: name.to_string(), log: log.to_path_buf() });
+        Ok(self.0.len() - 1)
+    }
+
+    pub fn get_mut(&mut self, index: usize) -> &mut Started {
+        &mut self.0[index]
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for started in &self.0 {
+            // SAFETY: signalling a child we started and have not reaped.
+            unsafe { libc::kill(started.child.id() as i32, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + GRACE;
+        for started in &mut self.0 {
+            while Instant::now() < deadline && matches!(started.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = started.child.kill();
+            let _ = started.child.wait();
+        }
+    }
+}
+
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The last `lines` lines of a log, for error messages.
+pub fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

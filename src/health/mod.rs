@@ -1,0 +1,195 @@
+//! Node health as the TUI and the plugin show it: what Charon says about
+//! itself on its monitoring port (readiness and its reason, connected peers,
+//! validators) and what Kubernetes says about the pod. Both the demo and an
+//! in-cluster release fill the same `NodeHealth`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Charon's own verdict, from its `app_monitoring_readyz` gauge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Readiness {
+    Ready,
+    BeaconNodeDown,
+    BeaconNodeSyncing,
+    QuorumPeersNotConnected,
+    /// A value this version does not know; readiness is not claimed.
+    Other,
+}
+
+impl Readiness {
+    fn from_gauge(value: f64) -> Readiness {
+        match value as i64 {
+            1 => Readiness::Ready,
+            2 => Readiness::BeaconNodeDown,
+            3 => Readiness::BeaconNodeSyncing,
+            4 => Readiness::QuorumPeersNotConnected,
+            _ => Readiness::Other,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Readiness::Ready => "ready",
+            Readiness::BeaconNodeDown => "beacon node down",
+            Readiness::BeaconNodeSyncing => "beacon node syncing",
+            Readiness::QuorumPeersNotConnected => "quorum of peers not connected",
+            Readiness::Other => "not ready",
+        }
+    }
+}
+
+/// What a running Charon reports on `/metrics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CharonHealth {
+    pub readiness: Readiness,
+    /// Peers whose last ping succeeded.
+    pub peers_connected: usize,
+    /// Peers Charon pings (the cluster's other nodes).
+    pub peers_total: usize,
+    /// Validators in the cluster lock.
+    pub validators: Option<u64>,
+    pub validators_active: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    #[error("Charon's monitoring endpoint {url} did not answer: {source}")]
+    Unreachable { url: String, source: reqwest::Error },
+    #[error("Charon's metrics are not Prometheus text: {0}")]
+    NotMetrics(std::io::Error),
+    #[error("Charon's metrics lack app_monitoring_readyz; is {url} a Charon monitoring address?")]
+    NotCharon { url: String },
+}
+
+impl CharonHealth {
+    /// Reads Prometheus text exposition as Charon writes it.
+    pub fn from_metrics(text: &str) -> Result<Option<CharonHealth>, HealthError> {
+        let lines = text.lines().map(|line| Ok(line.to_string()));
+        let scrape = prometheus_parse::Scrape::parse(lines).map_err(HealthError::NotMetrics)?;
+        let gauge = |name: &str| {
+            scrape.samples.iter().find(|s| s.metric == name).and_then(|s| match s.value {
+                prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => Some(v),
+                _ => None,
+            })
+        };
+        let Some(readyz) = gauge("app_monitoring_readyz") else { return Ok(None) };
+        let pings: Vec<f64> = scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == "p2p_ping_success")
+            .filter_map(|s| match s.value {
+                prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => Some(v),
+                _ => None,
+            })
+            .collect();
+        Ok(Some(CharonHealth {
+            readiness: Readiness::from_gauge(readyz),
+            peers_connected: pings.iter().filter(|v| **v >= 1.0).count(),
+            peers_total: pings.len(),
+            validators: gauge("cluster_validators").map(|v| v as u64),
+            validators_active: gauge("core_scheduler_validators_active").map(|v| v as u64),
+        }))
+    }
+
+    /// Scrapes `{monitoring_url}/metrics`.
+    pub async fn probe(http: &reqwest::Client, monitoring_url: &str) -> Result<CharonHealth, HealthError> {
+        let url = format!("{}/metrics", monitoring_url.trim_end_matches('/'));
+        let unreachable = |source| HealthError::Unreachable { url: url.clone(), source };
+        let text = http
+            .get(&url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(unreachable)?
+            .text()
+            .await
+            .map_err(unreachable)?;
+        CharonHealth::from_metrics(&text)?.ok_or(HealthError::NotCharon { url })
+    }
+}
+
+/// Kubernetes' view of the pod that runs a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodHealth {
+    pub name: String,
+    /// Pending, Running, Succeeded, Failed or Unknown.
+    pub phase: String,
+    pub ready: bool,
+    pub restarts: u32,
+    /// One line per container and init container: name and state.
+    pub containers: Vec<ContainerState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerState {
+    pub name: String,
+    /// running, waiting: <reason>, terminated: <reason> (exit N), not started
+    pub state: String,
+    pub ready: bool,
+    pub restarts: u32,
+}
+
+/// One node of the distributed validator, as the health screen shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeHealth {
+    pub name: String,
+    pub pod: Option<PodHealth>,
+    pub charon: Option<CharonHealth>,
+    /// Why Charon's health is unknown, when it is.
+    pub charon_error: Option<String>,
+}
+
+impl NodeHealth {
+    pub fn is_healthy(&self) -> bool {
+        self.charon.as_ref().is_some_and(|c| c.readiness == Readiness::Ready)
+            && self.pod.as_ref().is_none_or(|p| p.ready)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const READY_NODE: &str = "\
+# HELP app_monitoring_readyz Set to 1 if the node is operational
+# TYPE app_monitoring_readyz gauge
+app_monitoring_readyz{cluster_hash=\"ab\",cluster_name=\"x\",cluster_network=\"hoodi\",cluster_peer=\"p\"} 1
+# TYPE p2p_ping_success gauge
+p2p_ping_success{peer=\"a\"} 1
+p2p_ping_success{peer=\"b\"} 1
+p2p_ping_success{peer=\"c\"} 0
+# TYPE cluster_validators gauge
+cluster_validators 2
+";
+
+    #[test]
+    fn a_ready_node_reports_readiness_peers_and_validators_from_its_metrics() {
+        let health = CharonHealth::from_metrics(READY_NODE).unwrap().unwrap();
+        assert_eq!(health.readiness, Readiness::Ready);
+        assert_eq!((health.peers_connected, health.peers_total), (2, 3));
+        assert_eq!(health.validators, Some(2));
+        assert_eq!(health.validators_active, None);
+    }
+
+    #[test]
+    fn readiness_reasons_follow_charons_gauge_values() {
+        for (value, expected) in [
+            (2, Readiness::BeaconNodeDown),
+            (3, Readiness::BeaconNodeSyncing),
+            (4, Readiness::QuorumPeersNotConnected),
+            (9, Readiness::Other),
+        ] {
+            let text = format!("# TYPE app_monitoring_readyz gauge\napp_monitoring_readyz {value}\n");
+            assert_eq!(CharonHealth::from_metrics(&text).unwrap().unwrap().readiness, expected);
+        }
+    }
+
+    #[test]
+    fn metrics_without_charons_readiness_gauge_are_not_charon() {
+        assert_eq!(CharonHealth::from_metrics("# TYPE up gauge\nup 1\n").unwrap(), None);
+    }
+}

@@ -1,0 +1,197 @@
+//! What a dv-pod release looks like from outside the pod: the sidecar's
+//! status (from the status ConfigMap), the ENR (from the status or the ENR
+//! Secret's public `enr` field), the pod's state, and Charon's own health
+//! through the API server's pod proxy. `kubectl dv status` prints it and the
+//! wizard draws it; neither keeps another model of formation.
+
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use kube::{Api, Client};
+use serde::Serialize;
+
+use crate::{
+    health::{CharonHealth, ContainerState, PodHealth},
+    status::Status,
+};
+
+pub const SCHEMA: &str = "dv-pod.release-status/v1";
+/// Charon's monitoring port in the chart's pod.
+const CHARON_MONITORING_PORT: u16 = 3620;
+
+/// Names of a release's objects, as the chart's `_helpers.tpl` makes them.
+#[derive(Debug, Clone)]
+pub struct ReleaseNames {
+    pub namespace: String,
+    pub release: String,
+    pub enr_secret: String,
+}
+
+impl ReleaseNames {
+    pub fn new(namespace: &str, release: &str, existing_enr_secret: Option<&str>) -> Self {
+        ReleaseNames {
+            namespace: namespace.into(),
+            release: release.into(),
+            enr_secret: existing_enr_secret
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{}-enr-key", fullname(release))),
+        }
+    }
+
+    pub fn status_configmap(&self) -> String {
+        format!("{}-status", fullname(&self.release))
+    }
+
+    /// The StatefulSet's only pod.
+    pub fn pod(&self) -> String {
+        format!("{}-0", fullname(&self.release))
+    }
+}
+
+/// The chart's `dv-pod.fullname`: the release name cut to 45 characters.
+fn fullname(release: &str) -> String {
+    release.chars().take(45).collect::<String>().trim_end_matches('-').to_string()
+}
+
+/// `kubectl dv status --json` (schema `dv-pod.release-status/v1`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReleaseView {
+    pub schema: &'static str,
+    pub namespace: String,
+    pub release: String,
+    pub enr: Option<String>,
+    /// The sidecar's `dv-pod.status/v1` snapshot; absent before it first runs.
+    pub status: Option<Status>,
+    pub pod: Option<PodHealth>,
+    pub charon: Option<CharonHealth>,
+    /// Why a part could not be read (missing permission, not found, ...).
+    pub problems: Vec<String>,
+}
+
+/// Reads everything once. Failures become `problems`, never an error: a
+/// half-installed release is exactly what the operator needs to see.
+pub async fn observe(client: &Client, names: &ReleaseNames) -> ReleaseView {
+    let mut view = ReleaseView {
+        schema: SCHEMA,
+        namespace: names.namespace.clone(),
+        release: names.release.clone(),
+        enr: None,
+        status: None,
+        pod: None,
+        charon: None,
+        problems: Vec::new(),
+    };
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &names.namespace);
+    match configmaps.get_opt(&names.status_configmap()).await {
+        Ok(Some(configmap)) => {
+            let text = configmap.data.as_ref().and_then(|d| d.get(super::STATUS_KEY)).cloned().unwrap_or_default();
+            match serde_json::from_str::<Status>(&text) {
+                Ok(status) => view.status = Some(status),
+                // The chart creates it as "{}" until the sidecar first writes.
+                Err(_) if text.trim() == "{}" || text.is_empty() => {}
+                Err(e) => {
+                    view.problems.push(format!("ConfigMap {} holds no valid status: {e}", names.status_configmap()))
+                }
+            }
+        }
+        Ok(None) => {
+            view.problems.push(format!("ConfigMap {} not found: is the release installed?", names.status_configmap()))
+        }
+        Err(e) => view.problems.push(format!("reading ConfigMap {}: {e}", names.status_configmap())),
+    }
+    view.enr = match &view.status {
+        Some(status) if !status.enr.is_empty() => Some(status.enr.clone()),
+        _ => read_public_enr(client, names, &mut view.problems).await,
+    };
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &names.namespace);
+    match pods.get_opt(&names.pod()).await {
+        Ok(Some(pod)) => {
+            let health = pod_health(&pod);
+            let charon_running = health.containers.iter().any(|c| c.name == "charon" && c.state == "running");
+            view.pod = Some(health);
+            if charon_running {
+                let path = format!(
+                    "/api/v1/namespaces/{}/pods/{}:{CHARON_MONITORING_PORT}/proxy/metrics",
+                    names.namespace,
+                    names.pod()
+                );
+                match client.request_text(http::Request::get(path).body(Vec::new()).expect("a valid request")).await {
+                    Ok(text) => match CharonHealth::from_metrics(&text) {
+                        Ok(Some(health)) => view.charon = Some(health),
+                        Ok(None) => view.problems.push("Charon's metrics lack its readiness gauge".into()),
+                        Err(e) => view.problems.push(e.to_string()),
+                    },
+                    Err(e) => view.problems.push(format!("Charon's metrics through the pod proxy: {e}")),
+                }
+            }
+        }
+        Ok(None) => view.problems.push(format!("pod {} does not exist yet", names.pod())),
+        Err(e) => view.problems.push(format!("reading pod {}: {e}", names.pod())),
+    }
+    view
+}
+
+/// Only the Secret's public `enr` field is read; the private key field is
+/// dropped with the object, never copied or shown.
+async fn read_public_enr(client: &Client, names: &ReleaseNames, problems: &mut Vec<String>) -> Option<String> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &names.namespace);
+    match secrets.get_opt(&names.enr_secret).await {
+        Ok(Some(secret)) => secret
+            .data
+            .and_then(|mut data| data.remove(super::SECRET_ENR_FIELD))
+            .and_then(|bytes| String::from_utf8(bytes.0).ok()),
+        Ok(None) => {
+            problems.push(format!("Secret {} not found: the ENR Job has not run yet", names.enr_secret));
+            None
+        }
+        Err(e) => {
+            problems.push(format!("reading Secret {}: {e}", names.enr_secret));
+            None
+        }
+    }
+}
+
+pub fn pod_health(pod: &Pod) -> PodHealth {
+    let status = pod.status.clone().unwrap_or_default();
+    let ready = status
+        .conditions
+        .as_ref()
+        .is_some_and(|conditions| conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    let declared = pod.spec.as_ref().map(|spec| {
+        spec.init_containers.iter().flatten().chain(&spec.containers).map(|c| c.name.clone()).collect::<Vec<_>>()
+    });
+    let statuses: Vec<_> =
+        status.init_container_statuses.iter().flatten().chain(status.container_statuses.iter().flatten()).collect();
+    let containers = declared
+        .unwrap_or_default()
+        .into_iter()
+        .map(|name| match statuses.iter().find(|s| s.name == name) {
+            Some(s) => ContainerState {
+                name,
+                state: describe_state(s.state.as_ref()),
+                ready: s.ready,
+                restarts: s.restart_count.max(0) as u32,
+            },
+            None => ContainerState { name, state: "not started".into(), ready: false, restarts: 0 },
+        })
+        .collect::<Vec<_>>();
+    PodHealth {
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        phase: status.phase.unwrap_or_else(|| "Unknown".into()),
+        ready,
+        restarts: containers.iter().map(|c| c.restarts).sum(),
+        containers,
+    }
+}
+
+fn describe_state(state: Option<&k8s_openapi::api::core::v1::ContainerState>) -> String {
+    let Some(state) = state else { return "not started".into() };
+    if state.running.is_some() {
+        "running".into()
+    } else if let Some(waiting) = &state.waiting {
+        format!("waiting: {}", waiting.reason.as_deref().unwrap_or("unknown"))
+    } else if let Some(done) = &state.terminated {
+        format!("terminated: {} (exit {})", done.reason.as_deref().unwrap_or("unknown"), done.exit_code)
+    } else {
+        "not started".into()
+    }
+}

@@ -1,0 +1,358 @@
+//! The wizard's state and what each key does to it. Drawing (`screens`) is
+//! a pure function of this state, which is what the snapshot tests rely on;
+//! everything slow (helm, the cluster, the demo) reports in as an `Update`.
+
+use std::{path::PathBuf, time::SystemTime};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::values::Form;
+use crate::{
+    demo::{DemoView, Stage},
+    health::NodeHealth,
+    kube::release::ReleaseView,
+    status::{Phase, Status},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A local formation, no cluster (`dv-tui --demo`).
+    Demo,
+    /// Installing into and following a real cluster.
+    Cluster,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Preflight,
+    Configure,
+    Install,
+    Enr,
+    Formation,
+    Health,
+}
+
+impl Screen {
+    pub fn title(self) -> &'static str {
+        match self {
+            Screen::Preflight => "Preflight",
+            Screen::Configure => "Configure",
+            Screen::Install => "Install",
+            Screen::Enr => "ENR",
+            Screen::Formation => "Formation",
+            Screen::Health => "Health",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckState {
+    Running,
+    Pass,
+    Warn,
+    Fail,
+}
+
+/// One preflight check and, when it did not pass, what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: String,
+    pub state: CheckState,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Install {
+    /// The exact command, one argument per entry.
+    pub command: Vec<String>,
+    pub running: bool,
+    /// Helm's output, verbatim.
+    pub output: Vec<String>,
+    /// None until helm ends; then Ok or Helm's exit status.
+    pub outcome: Option<Result<(), String>>,
+}
+
+/// Demo-only facts shown beside the shared screens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoFacts {
+    pub stage: Stage,
+    pub sidecars: Vec<Option<Phase>>,
+    pub elapsed_seconds: f64,
+    pub work_dir: String,
+    pub error: Option<String>,
+}
+
+/// What background work reports to the wizard.
+#[derive(Debug)]
+pub enum Update {
+    Preflight(Vec<Check>),
+    InstallOutput(String),
+    InstallEnded(Result<(), String>),
+    Release(Box<ReleaseView>),
+    Demo(Box<DemoView>),
+}
+
+/// What the event loop must do after a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    None,
+    Quit,
+    RunInstall,
+    CopyEnr,
+    SaveValues,
+}
+
+pub struct App {
+    pub mode: Mode,
+    pub screen: Screen,
+    /// Move to the screen that matches formation as it progresses, until the
+    /// operator navigates themselves.
+    pub follow: bool,
+    pub now: SystemTime,
+    pub color: bool,
+    pub show_help: bool,
+    pub preflight: Vec<Check>,
+    pub form: Form,
+    pub install: Install,
+    pub enr: Option<String>,
+    pub status: Option<Status>,
+    pub nodes: Vec<NodeHealth>,
+    pub demo: Option<DemoFacts>,
+    /// Things that could not be read (cluster mode).
+    pub problems: Vec<String>,
+    /// One-line feedback, e.g. the clipboard's result.
+    pub notice: Option<String>,
+    pub release: String,
+    pub namespace: String,
+    pub values_file: PathBuf,
+}
+
+impl App {
+    pub fn new(mode: Mode, form: Form, release: &str, namespace: &str, values_file: PathBuf) -> Self {
+        App {
+            mode,
+            screen: if mode == Mode::Demo { Screen::Enr } else { Screen::Preflight },
+            follow: true,
+            now: SystemTime::now(),
+            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            show_help: false,
+            preflight: Vec::new(),
+            form,
+            install: Install::default(),
+            enr: None,
+            status: None,
+            nodes: Vec::new(),
+            demo: None,
+            problems: Vec::new(),
+            notice: None,
+            release: release.into(),
+            namespace: namespace.into(),
+            values_file,
+        }
+    }
+
+    /// The screens of this mode, in journey order.
+    pub fn screens(&self) -> &'static [Screen] {
+        match self.mode {
+            Mode::Demo => &[Screen::Enr, Screen::Formation, Screen::Health],
+            Mode::Cluster => {
+                &[Screen::Preflight, Screen::Configure, Screen::Install, Screen::Enr, Screen::Formation, Screen::Health]
+            }
+        }
+    }
+
+    fn go(&mut self, screen: Screen) {
+        self.screen = screen;
+        self.follow = false;
+    }
+
+    fn step(&mut self, forward: bool) {
+        let screens = self.screens();
+        let at = screens.iter().position(|s| *s == self.screen).unwrap_or(0);
+        let next = if forward { (at + 1).min(screens.len() - 1) } else { at.saturating_sub(1) };
+        self.go(screens[next]);
+    }
+
+    pub fn on_key(&mut self, key: KeyEvent) -> Action {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && key.code == KeyCode::Char('c') {
+            return Action::Quit;
+        }
+        if self.show_help {
+            self.show_help = false;
+            return Action::None;
+        }
+        self.notice = None;
+        let editing = self.screen == Screen::Configure;
+        match key.code {
+            KeyCode::Esc => return Action::Quit,
+            KeyCode::Tab => self.step(true),
+            KeyCode::BackTab => self.step(false),
+            KeyCode::Right if !editing => self.step(true),
+            KeyCode::Left if !editing => self.step(false),
+            KeyCode::Char('q') if !editing => return Action::Quit,
+            KeyCode::Char('?') if !editing => self.show_help = true,
+            KeyCode::Char('f') if !editing => self.follow = true,
+            KeyCode::Char('c') if !editing && self.screen == Screen::Enr => return Action::CopyEnr,
+            KeyCode::Char(digit @ '1'..='6') if !editing => {
+                if let Some(screen) = self.screens().get(digit as usize - '1' as usize) {
+                    self.go(*screen);
+                }
+            }
+            KeyCode::Enter if self.screen == Screen::Install && !self.install.running => return self.request_install(),
+            _ if editing => return self.on_form_key(key, ctrl),
+            _ => {}
+        }
+        Action::None
+    }
+
+    fn on_form_key(&mut self, key: KeyEvent, ctrl: bool) -> Action {
+        match key.code {
+            KeyCode::Char('s') if ctrl => return Action::SaveValues,
+            KeyCode::Enter => {
+                self.go(Screen::Install);
+                return self.request_install();
+            }
+            KeyCode::Up => self.form.focus_previous(),
+            KeyCode::Down => self.form.focus_next(),
+            KeyCode::Left => self.form.cycle(false),
+            KeyCode::Right => self.form.cycle(true),
+            KeyCode::Backspace => self.form.backspace(),
+            KeyCode::Char(c) if !ctrl => self.form.type_char(c),
+            _ => {}
+        }
+        Action::None
+    }
+
+    /// Install only with a valid form; otherwise say which field is wrong.
+    fn request_install(&mut self) -> Action {
+        match self.form.first_error() {
+            Some((label, error)) => {
+                self.notice = Some(format!("{label}: {error}"));
+                self.screen = Screen::Configure;
+                Action::None
+            }
+            None => Action::RunInstall,
+        }
+    }
+
+    pub fn apply(&mut self, update: Update) {
+        match update {
+            Update::Preflight(checks) => self.preflight = checks,
+            Update::InstallOutput(line) => self.install.output.push(line),
+            Update::InstallEnded(outcome) => {
+                self.install.running = false;
+                if outcome.is_ok() && self.follow {
+                    self.screen = Screen::Enr;
+                }
+                self.install.outcome = Some(outcome);
+            }
+            Update::Release(view) => {
+                self.enr = view.enr.clone().or(self.enr.take());
+                self.status = view.status.clone();
+                self.problems = view.problems.clone();
+                let name = view.pod.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| format!("{}-0", self.release));
+                self.nodes =
+                    vec![NodeHealth { name, pod: view.pod.clone(), charon: view.charon.clone(), charon_error: None }];
+                self.follow_formation(view.charon.is_some());
+            }
+            Update::Demo(view) => {
+                self.status = view.ours.clone();
+                self.enr = view.ours.as_ref().map(|s| s.enr.clone());
+                self.nodes = view.nodes.clone();
+                self.demo = Some(DemoFacts {
+                    stage: view.stage,
+                    sidecars: view.sidecars.clone(),
+                    elapsed_seconds: view.elapsed_seconds,
+                    work_dir: view.work_dir.clone(),
+                    error: view.error.clone(),
+                });
+                self.follow_formation(matches!(view.stage, Stage::StartingNodes | Stage::Healthy));
+            }
+        }
+    }
+
+    fn follow_formation(&mut self, nodes_started: bool) {
+        if !self.follow || matches!(self.screen, Screen::Preflight | Screen::Configure | Screen::Install) {
+            return;
+        }
+        let Some(status) = &self.status else { return };
+        self.screen = match status.phase {
+            Phase::KeyReady | Phase::WaitingForInvite | Phase::AwaitingOurSignature => Screen::Enr,
+            Phase::WaitingForSignatures | Phase::DkgRunning | Phase::DkgFailed => Screen::Formation,
+            Phase::Done if nodes_started => Screen::Health,
+            Phase::Done => Screen::Formation,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::KeyEvent;
+
+    use super::*;
+    use crate::status::Status;
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    fn cluster_app() -> App {
+        App::new(Mode::Cluster, Form::default(), "r", "ns", PathBuf::from("v.yaml"))
+    }
+
+    #[test]
+    fn tab_and_digits_move_between_screens_and_stop_following() {
+        let mut app = cluster_app();
+        assert_eq!(app.on_key(key(KeyCode::Tab)), Action::None);
+        assert_eq!(app.screen, Screen::Configure);
+        assert!(!app.follow);
+        app.on_key(key(KeyCode::BackTab));
+        app.on_key(key(KeyCode::Char('6')));
+        assert_eq!(app.screen, Screen::Health);
+        app.on_key(key(KeyCode::Char('f')));
+        assert!(app.follow);
+    }
+
+    #[test]
+    fn typing_q_in_the_form_types_it_instead_of_quitting() {
+        let mut app = cluster_app();
+        app.on_key(key(KeyCode::Tab));
+        assert_eq!(app.on_key(key(KeyCode::Char('q'))), Action::None);
+        assert_eq!(app.form.get(super::super::values::FieldKey::OperatorAddress), "q");
+        assert_eq!(app.on_key(key(KeyCode::Esc)), Action::Quit);
+    }
+
+    #[test]
+    fn enter_with_an_invalid_form_names_the_field_instead_of_installing() {
+        let mut app = cluster_app();
+        app.on_key(key(KeyCode::Tab));
+        assert_eq!(app.on_key(key(KeyCode::Enter)), Action::None);
+        assert_eq!(app.screen, Screen::Configure);
+        assert_eq!(app.notice.as_deref(), Some("Operator address: required"));
+    }
+
+    #[test]
+    fn ctrl_c_quits_from_anywhere() {
+        let mut app = cluster_app();
+        app.on_key(key(KeyCode::Tab));
+        assert_eq!(app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Action::Quit);
+    }
+
+    #[test]
+    fn following_moves_to_the_screen_that_matches_the_phase() {
+        let mut app = App::new(Mode::Demo, Form::default(), "demo", "local", PathBuf::new());
+        let mut view = crate::demo::DemoView::empty(std::path::Path::new("/tmp"));
+        let mut status = Status::new("0x".into(), "enr:-x".into());
+        status.phase = Phase::WaitingForSignatures;
+        view.ours = Some(status.clone());
+        app.apply(Update::Demo(Box::new(view.clone())));
+        assert_eq!(app.screen, Screen::Formation);
+        status.phase = Phase::Done;
+        view.ours = Some(status);
+        view.stage = Stage::StartingNodes;
+        app.apply(Update::Demo(Box::new(view)));
+        assert_eq!(app.screen, Screen::Health);
+    }
+}

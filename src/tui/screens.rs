@@ -1,0 +1,468 @@
+//! Drawing: one function per screen, each a pure function of `App`, plus
+//! the header (where am I in the journey) and the footer (which keys work).
+
+use std::time::{Duration, SystemTime};
+
+use ratatui::{
+    Frame,
+    layout::{Constraint, Layout, Rect},
+    style::{Color, Modifier, Style},
+    text::{Line, Span, Text},
+    widgets::{Block, Cell, Clear, Paragraph, Row, Table, Wrap},
+};
+
+use super::{
+    app::{App, CheckState, Mode, Screen},
+    qr,
+    values::FieldKey,
+};
+use crate::{
+    demo::Stage,
+    health::Readiness,
+    status::{Phase, Status},
+};
+
+/// Styles that collapse to plain text under NO_COLOR.
+struct Theme {
+    color: bool,
+}
+
+impl Theme {
+    fn fg(&self, color: Color) -> Style {
+        if self.color { Style::new().fg(color) } else { Style::new() }
+    }
+    fn good(&self) -> Style {
+        self.fg(Color::Green)
+    }
+    fn bad(&self) -> Style {
+        self.fg(Color::Red).add_modifier(Modifier::BOLD)
+    }
+    fn warn(&self) -> Style {
+        self.fg(Color::Yellow)
+    }
+    fn dim(&self) -> Style {
+        if self.color { Style::new().fg(Color::DarkGray) } else { Style::new() }
+    }
+    fn bold(&self) -> Style {
+        Style::new().add_modifier(Modifier::BOLD)
+    }
+}
+
+pub fn draw(frame: &mut Frame, app: &App) {
+    let theme = Theme { color: app.color };
+    let [header, body, footer] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(1)]).areas(frame.area());
+    draw_header(frame, header, app, &theme);
+    match app.screen {
+        Screen::Preflight => draw_preflight(frame, body, app, &theme),
+        Screen::Configure => draw_configure(frame, body, app, &theme),
+        Screen::Install => draw_install(frame, body, app, &theme),
+        Screen::Enr => draw_enr(frame, body, app, &theme),
+        Screen::Formation => draw_formation(frame, body, app, &theme),
+        Screen::Health => draw_health(frame, body, app, &theme),
+    }
+    draw_footer(frame, footer, app, &theme);
+    if app.show_help {
+        draw_help(frame, body, app);
+    }
+}
+
+fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    // Narrow terminals keep every tab and drop the release name.
+    let label = match app.mode {
+        Mode::Demo => " dv-pod demo ".to_string(),
+        Mode::Cluster if area.width < 100 => " dv-pod ".to_string(),
+        Mode::Cluster => format!(" dv-pod {}/{} ", app.namespace, app.release),
+    };
+    let mut spans = vec![Span::styled(label, theme.bold())];
+    for (i, screen) in app.screens().iter().enumerate() {
+        let label = format!(" {} {} ", i + 1, screen.title());
+        let style = if *screen == app.screen { theme.bold().add_modifier(Modifier::REVERSED) } else { Style::new() };
+        spans.push(Span::styled(label, style));
+    }
+    frame.render_widget(Line::from(spans), area);
+}
+
+fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let line = match &app.notice {
+        Some(notice) => Line::styled(notice.clone(), theme.warn()),
+        None => {
+            let keys = match app.screen {
+                Screen::Configure => "↑/↓ field  ←/→ choose  Enter install  Ctrl-S save  Tab next  Esc quit",
+                Screen::Install => "Enter run helm  Tab/→ next  ? help  q quit",
+                Screen::Enr => "c copy ENR  Tab/→ next  f follow formation  ? help  q quit",
+                _ => "Tab/→ next  ←/Shift-Tab back  1-6 jump  f follow formation  ? help  q quit",
+            };
+            Line::styled(keys, theme.dim())
+        }
+    };
+    frame.render_widget(line, area);
+}
+
+fn draw_help(frame: &mut Frame, body: Rect, app: &App) {
+    let lines = [
+        "Tab, →          next screen",
+        "Shift-Tab, ←    previous screen",
+        "1 .. 6          jump to a screen",
+        "f               follow formation (move on as it progresses)",
+        "c               copy the ENR (ENR screen)",
+        "↑ ↓ ← → Enter   edit the values (Configure screen)",
+        "Ctrl-S          save the values file",
+        "q, Esc, Ctrl-C  quit",
+    ];
+    let width = 64.min(body.width);
+    let height = (lines.len() as u16 + 2).min(body.height);
+    let area = Rect { x: body.x + (body.width - width) / 2, y: body.y + (body.height - height) / 2, width, height };
+    frame.render_widget(Clear, area);
+    let title = format!(" Keys ({}) - any key closes ", app.screen.title());
+    frame.render_widget(Paragraph::new(lines.join("\n")).block(Block::bordered().title(title)), area);
+}
+
+fn draw_preflight(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let block = Block::bordered().title(" Preflight: can this machine install dv-pod? ");
+    if app.preflight.is_empty() {
+        frame.render_widget(Paragraph::new("Checking ...").block(block), area);
+        return;
+    }
+    let mut lines = Vec::new();
+    for check in &app.preflight {
+        let (mark, style) = match check.state {
+            CheckState::Running => ("…", theme.dim()),
+            CheckState::Pass => ("✓", theme.good()),
+            CheckState::Warn => ("!", theme.warn()),
+            CheckState::Fail => ("✗", theme.bad()),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {mark} "), style),
+            Span::styled(format!("{:<22}", check.name), theme.bold()),
+            Span::raw(check.detail.clone()),
+        ]));
+        if let Some(fix) = &check.fix {
+            lines.push(Line::styled(format!("     → {fix}"), theme.warn()));
+        }
+    }
+    let failed = app.preflight.iter().filter(|c| c.state == CheckState::Fail).count();
+    lines.push(Line::raw(""));
+    lines.push(if failed == 0 {
+        Line::styled(" Ready to configure: press Tab.", theme.good())
+    } else {
+        Line::styled(format!(" {failed} check(s) failed: fix them before installing."), theme.bad())
+    });
+    frame.render_widget(Paragraph::new(Text::from(lines)).wrap(Wrap { trim: false }).block(block), area);
+}
+
+fn draw_configure(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let [form_area, command_area] = Layout::vertical([Constraint::Min(8), Constraint::Length(5)]).areas(area);
+    let mut lines = Vec::new();
+    for (i, key) in FieldKey::ALL.iter().enumerate() {
+        let focused = i == app.form.focus;
+        let value = app.form.get(*key);
+        let shown = if focused { format!("{value}▏") } else { value.to_string() };
+        lines.push(Line::from(vec![
+            Span::styled(if focused { " ▶ " } else { "   " }, theme.bold()),
+            Span::styled(format!("{:<18}", key.label()), theme.bold()),
+            Span::styled(shown, if focused { Style::new().add_modifier(Modifier::UNDERLINED) } else { Style::new() }),
+        ]));
+        match app.form.error(*key) {
+            Some(error) if !value.is_empty() || focused => {
+                lines.push(Line::styled(format!("{:21}✗ {error}", ""), theme.bad()))
+            }
+            _ if focused => lines.push(Line::styled(format!("{:21}{}", "", key.hint()), theme.dim())),
+            _ => {}
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(Text::from(lines)).block(
+            Block::bordered().title(format!(" Configure release {} in namespace {} ", app.release, app.namespace)),
+        ),
+        form_area,
+    );
+    let command =
+        if app.install.command.is_empty() { "(not built yet)".to_string() } else { app.install.command.join(" ") };
+    frame.render_widget(
+        Paragraph::new(format!("{command}\nvalues file: {}", app.values_file.display()))
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" Enter runs ")),
+        command_area,
+    );
+}
+
+fn draw_install(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let install = &app.install;
+    let (state, style) = match (&install.outcome, install.running) {
+        (_, true) => ("running ...".to_string(), theme.warn()),
+        (Some(Ok(())), _) => ("installed".to_string(), theme.good()),
+        (Some(Err(e)), _) => (format!("failed: {e}"), theme.bad()),
+        (None, false) => ("not started: press Enter".to_string(), theme.dim()),
+    };
+    let mut lines = vec![
+        Line::from(vec![Span::styled("$ ", theme.dim()), Span::raw(install.command.join(" "))]),
+        Line::styled(state, style),
+        Line::raw(""),
+    ];
+    let room = area.height.saturating_sub(5) as usize;
+    let skip = install.output.len().saturating_sub(room);
+    lines.extend(install.output.iter().skip(skip).map(|l| Line::raw(l.clone())));
+    frame.render_widget(
+        Paragraph::new(Text::from(lines)).wrap(Wrap { trim: false }).block(Block::bordered().title(" Install (helm) ")),
+        area,
+    );
+}
+
+fn draw_enr(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let block = Block::bordered().title(" Your ENR: paste or scan it into the Obol Launchpad ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(enr) = app.enr.as_deref().filter(|e| !e.is_empty()) else {
+        let waiting = match app.mode {
+            Mode::Demo => "Creating the ENR key ...",
+            Mode::Cluster => "Waiting for the ENR Job to create the key (install first) ...",
+        };
+        frame.render_widget(Paragraph::new(waiting).style(theme.dim()), inner);
+        return;
+    };
+    let text_height = (enr.chars().count() as u16).div_ceil(inner.width.max(1)) + 3;
+    let [text_area, code_area] = Layout::vertical([Constraint::Length(text_height), Constraint::Min(0)]).areas(inner);
+    let next = match app.status.as_ref().map(|s| s.phase) {
+        Some(Phase::AwaitingOurSignature) => "An invite names you: accept it in the Launchpad with this ENR.",
+        Some(Phase::KeyReady | Phase::WaitingForInvite) | None => {
+            "Next: the cluster creator adds your address and this ENR in the Launchpad."
+        }
+        Some(_) => "Accepted. Formation continues on the next screen.",
+    };
+    frame.render_widget(
+        Paragraph::new(Text::from(vec![Line::raw(enr.to_string()), Line::raw(""), Line::styled(next, theme.bold())]))
+            .wrap(Wrap { trim: false }),
+        text_area,
+    );
+    match qr::render(enr, app.color) {
+        Some(code) if code.width <= code_area.width && code.height <= code_area.height => {
+            let x = code_area.x + (code_area.width - code.width) / 2;
+            let at = Rect { x, y: code_area.y, width: code.width, height: code.height };
+            frame.render_widget(Paragraph::new(Text::from(code.lines)), at);
+        }
+        Some(code) => frame.render_widget(
+            Paragraph::new(format!(
+                "The QR code needs {}x{} characters; this terminal leaves {}x{}. Enlarge the window, or press c to copy the ENR.",
+                code.width, code.height, code_area.width, code_area.height
+            ))
+            .style(theme.warn())
+            .wrap(Wrap { trim: true }),
+            code_area,
+        ),
+        None => frame.render_widget(Paragraph::new("This ENR cannot be drawn as a QR code."), code_area),
+    }
+}
+
+fn phase_text(phase: Phase) -> &'static str {
+    match phase {
+        Phase::KeyReady => "ENR key ready",
+        Phase::WaitingForInvite => "Waiting for an invite",
+        Phase::AwaitingOurSignature => "Invite found: waiting for you to accept it in the Launchpad",
+        Phase::WaitingForSignatures => "Waiting for the other operators to sign",
+        Phase::DkgRunning => "Distributed key generation running",
+        Phase::DkgFailed => "DKG failed: retrying",
+        Phase::Done => "Formed: cluster lock and key shares in place",
+    }
+}
+
+/// "12 s ago" / "in 3 s" relative to the frame's clock.
+fn relative(at: &str, now: SystemTime) -> String {
+    let Ok(at) = humantime::parse_rfc3339_weak(at) else { return at.to_string() };
+    let round = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs())).to_string();
+    match now.duration_since(at) {
+        Ok(ago) => format!("{} ago", round(ago)),
+        Err(ahead) => format!("in {}", round(ahead.duration())),
+    }
+}
+
+fn short_hash(hash: &str) -> String {
+    if hash.len() > 14 { format!("{}…{}", &hash[..8], &hash[hash.len() - 4..]) } else { hash.to_string() }
+}
+
+fn draw_formation(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let block = Block::bordered().title(" Formation: invite, signatures, DKG ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(status) = &app.status else {
+        let text = match app.mode {
+            Mode::Demo => "Starting the relay, the Launchpad simulator and four sidecars ...",
+            Mode::Cluster => "No status yet: the sidecar writes it once the pod starts.",
+        };
+        frame.render_widget(Paragraph::new(text).style(theme.dim()), inner);
+        return;
+    };
+    let operator_rows = status.invite.as_ref().map_or(0, |i| i.operators.len() as u16 + 1);
+    let [summary, table, details] =
+        Layout::vertical([Constraint::Length(4), Constraint::Length(operator_rows + 1), Constraint::Min(0)])
+            .areas(inner);
+    frame.render_widget(Paragraph::new(Text::from(summary_lines(status, app.now, theme))), summary);
+    if let Some(invite) = &status.invite {
+        let rows = invite.operators.iter().map(|address| {
+            let signed = !invite.missing.iter().any(|m| m.eq_ignore_ascii_case(address));
+            let you = address.eq_ignore_ascii_case(&status.operator);
+            Row::new(vec![
+                Cell::from(address.clone()),
+                Cell::from(if you { "you" } else { "" }),
+                Cell::from(Span::styled(
+                    if signed { "✓ signed" } else { "… waiting" },
+                    if signed { theme.good() } else { theme.warn() },
+                )),
+            ])
+        });
+        let widths = [Constraint::Length(44), Constraint::Length(4), Constraint::Length(10)];
+        frame.render_widget(
+            Table::new(rows, widths).header(Row::new(vec!["Operator", "", "Signature"]).style(theme.bold())),
+            table,
+        );
+    }
+    frame.render_widget(
+        Paragraph::new(Text::from(detail_lines(status, app, theme))).wrap(Wrap { trim: false }),
+        details,
+    );
+}
+
+fn summary_lines(status: &Status, now: SystemTime, theme: &Theme) -> Vec<Line<'static>> {
+    let style = match status.phase {
+        Phase::Done => theme.good(),
+        Phase::DkgFailed => theme.bad(),
+        _ => theme.bold(),
+    };
+    let mut lines = vec![Line::from(vec![
+        Span::styled(phase_text(status.phase), style),
+        Span::styled(format!("  (since {})", relative(&status.phase_since, now)), theme.dim()),
+    ])];
+    let mut polling = format!("Polls: {}", status.polls);
+    if let Some(last) = &status.last_poll_at {
+        polling.push_str(&format!(", last {}", relative(last, now)));
+    }
+    if let Some(next) = &status.next_poll_at
+        && !matches!(status.phase, Phase::Done | Phase::DkgRunning)
+    {
+        polling.push_str(&format!(", next {}", relative(next, now)));
+    }
+    lines.push(Line::raw(polling));
+    match &status.invite {
+        Some(invite) => lines.push(Line::from(vec![
+            Span::raw(format!("Invite {:?}  config {}  ", invite.name, short_hash(&invite.config_hash))),
+            Span::styled(format!("signed {}/{}", invite.signed, invite.total), theme.bold()),
+        ])),
+        None => lines.push(Line::styled("No invite names your operator yet.", theme.dim())),
+    }
+    lines
+}
+
+fn detail_lines(status: &Status, app: &App, theme: &Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    if let Some(dkg) = &status.dkg {
+        lines.push(Line::raw(format!(
+            "DKG attempt {}: {}  (started {})",
+            dkg.attempt,
+            dkg.step,
+            relative(&dkg.started_at, app.now)
+        )));
+    }
+    if let Some(error) = &status.error {
+        let retry = error.next_retry_at.as_deref().map(|at| format!("; next try {}", relative(at, app.now)));
+        lines.push(Line::styled(format!("Last failure: {}{}", error.reason, retry.unwrap_or_default()), theme.bad()));
+    }
+    if let Some(lock) = &status.lock_hash {
+        lines.push(Line::styled(format!("Cluster lock {lock}"), theme.good()));
+    }
+    if let Some(demo) = &app.demo {
+        let others: Vec<String> = demo
+            .sidecars
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, phase)| {
+                let phase = phase.map(|p| serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_string)));
+                format!("operator-{}: {}", i + 1, phase.flatten().unwrap_or_else(|| "starting".into()))
+            })
+            .collect();
+        lines.push(Line::styled(format!("Other sidecars  {}", others.join("  ")), theme.dim()));
+    }
+    lines
+}
+
+fn draw_health(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let title = match &app.demo {
+        Some(demo) => format!(" Health: {} ", demo_stage_text(demo.stage)),
+        None => " Health: pod, Charon, validator client ".to_string(),
+    };
+    let block = Block::bordered().title(title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if app.nodes.is_empty() {
+        frame.render_widget(Paragraph::new("No node to show yet.").style(theme.dim()), inner);
+        return;
+    }
+    let header = Row::new(vec!["Node", "Pod", "Restarts", "Charon", "Peers", "Validators", "Validator client"])
+        .style(theme.bold());
+    let rows = app.nodes.iter().map(|node| {
+        let (charon, charon_style) = match (&node.charon, &node.charon_error) {
+            (Some(c), _) if c.readiness == Readiness::Ready => ("ready".to_string(), theme.good()),
+            (Some(c), _) => (c.readiness.describe().to_string(), theme.warn()),
+            (None, Some(_)) => ("unreachable".to_string(), theme.warn()),
+            (None, None) => ("not running".to_string(), theme.dim()),
+        };
+        let peers = node.charon.as_ref().map_or("-".into(), |c| format!("{}/{}", c.peers_connected, c.peers_total));
+        let validators = node.charon.as_ref().and_then(|c| c.validators).map_or("-".into(), |v| v.to_string());
+        let pod = node.pod.as_ref();
+        let vc = pod
+            .and_then(|p| p.containers.iter().find(|c| c.name == "validator-client"))
+            .map_or("-".to_string(), |c| c.state.clone());
+        Row::new(vec![
+            Cell::from(node.name.clone()),
+            Cell::from(pod.map_or("-".to_string(), |p| format!("{}{}", p.phase, if p.ready { ", ready" } else { "" }))),
+            Cell::from(pod.map_or("-".to_string(), |p| p.restarts.to_string())),
+            Cell::from(Span::styled(charon, charon_style)),
+            Cell::from(peers),
+            Cell::from(validators),
+            Cell::from(vc),
+        ])
+    });
+    let widths = [
+        Constraint::Length(12),
+        Constraint::Length(14),
+        Constraint::Length(8),
+        Constraint::Min(14),
+        Constraint::Length(5),
+        Constraint::Length(10),
+        Constraint::Length(17),
+    ];
+    let healthy = app.nodes.iter().filter(|n| n.is_healthy()).count();
+    let [table, summary] =
+        Layout::vertical([Constraint::Length(app.nodes.len() as u16 + 2), Constraint::Min(0)]).areas(inner);
+    frame.render_widget(Table::new(rows, widths).header(header), table);
+    let mut lines = vec![Line::styled(
+        format!("{healthy} of {} node(s) healthy", app.nodes.len()),
+        if healthy == app.nodes.len() { theme.good() } else { theme.warn() },
+    )];
+    if let Some(pod) = app.nodes.first().and_then(|n| n.pod.as_ref()) {
+        for container in &pod.containers {
+            lines.push(Line::raw(format!("  {:<18} {}", container.name, container.state)));
+        }
+    }
+    lines.extend(app.problems.iter().map(|p| Line::styled(format!("! {p}"), theme.warn())));
+    if let Some(demo) = &app.demo {
+        if let Some(error) = &demo.error {
+            lines.push(Line::styled(format!("Demo failed: {error}"), theme.bad()));
+        }
+        lines.push(Line::styled(
+            format!("Demo running {:.0} s; logs in {}", demo.elapsed_seconds, demo.work_dir),
+            theme.dim(),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Text::from(lines)).wrap(Wrap { trim: false }), summary);
+}
+
+fn demo_stage_text(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Starting => "starting",
+        Stage::Forming => "forming the cluster",
+        Stage::StartingNodes => "Charon nodes starting",
+        Stage::Healthy => "four healthy nodes",
+        Stage::Failed => "demo failed",
+    }
+}

@@ -1,0 +1,308 @@
+//! The Configure screen's form and the chart values it stands for: each
+//! field maps to one value of the chart's interface, checked as it is typed,
+//! loaded from and saved to a values file without dropping other values.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::definition::{Network, invite::OperatorAddress};
+
+pub const VALIDATOR_CLIENTS: [&str; 5] = ["lighthouse", "teku", "prysm", "nimbus", "lodestar"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKey {
+    OperatorAddress,
+    Network,
+    BeaconNodes,
+    ValidatorClient,
+    EnrSecret,
+    ApiEndpoint,
+}
+
+impl FieldKey {
+    pub const ALL: [FieldKey; 6] = [
+        FieldKey::OperatorAddress,
+        FieldKey::Network,
+        FieldKey::BeaconNodes,
+        FieldKey::ValidatorClient,
+        FieldKey::EnrSecret,
+        FieldKey::ApiEndpoint,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            FieldKey::OperatorAddress => "Operator address",
+            FieldKey::Network => "Network",
+            FieldKey::BeaconNodes => "Beacon nodes",
+            FieldKey::ValidatorClient => "Validator client",
+            FieldKey::EnrSecret => "ENR key Secret",
+            FieldKey::ApiEndpoint => "Obol API",
+        }
+    }
+
+    /// The chart value this field sets.
+    pub fn value_path(self) -> &'static [&'static str] {
+        match self {
+            FieldKey::OperatorAddress => &["charon", "operatorAddress"],
+            FieldKey::Network => &["network"],
+            FieldKey::BeaconNodes => &["charon", "beaconNodeEndpoints"],
+            FieldKey::ValidatorClient => &["validatorClient", "type"],
+            FieldKey::EnrSecret => &["charon", "enr", "existingSecret"],
+            FieldKey::ApiEndpoint => &["charon", "dkgSidecar", "apiEndpoint"],
+        }
+    }
+
+    pub fn hint(self) -> &'static str {
+        match self {
+            FieldKey::OperatorAddress => "0x + 40 hex digits, EIP-55 checksummed as in the Launchpad",
+            FieldKey::Network => "←/→ to choose",
+            FieldKey::BeaconNodes => "comma-separated http(s) URLs",
+            FieldKey::ValidatorClient => "←/→ to choose",
+            FieldKey::EnrSecret => "empty: the chart generates a key and keeps it in a Secret",
+            FieldKey::ApiEndpoint => "where the sidecar looks for invites",
+        }
+    }
+
+    fn choices(self) -> Option<Vec<&'static str>> {
+        match self {
+            FieldKey::Network => Some(Network::ALL.iter().map(|n| n.name()).collect()),
+            FieldKey::ValidatorClient => Some(VALIDATOR_CLIENTS.to_vec()),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Form {
+    /// One value per `FieldKey::ALL` entry, as typed.
+    pub values: Vec<String>,
+    pub focus: usize,
+    /// The values file as loaded; saving changes only the form's values.
+    pub base: Value,
+}
+
+impl Default for Form {
+    fn default() -> Self {
+        Form {
+            values: vec![
+                String::new(),
+                "mainnet".into(),
+                String::new(),
+                "lighthouse".into(),
+                String::new(),
+                "https://api.obol.tech".into(),
+            ],
+            focus: 0,
+            base: json!({}),
+        }
+    }
+}
+
+impl Form {
+    pub fn get(&self, key: FieldKey) -> &str {
+        &self.values[key as usize]
+    }
+
+    pub fn set(&mut self, key: FieldKey, value: &str) {
+        self.values[key as usize] = value.to_string();
+    }
+
+    pub fn focused(&self) -> FieldKey {
+        FieldKey::ALL[self.focus]
+    }
+
+    pub fn focus_next(&mut self) {
+        self.focus = (self.focus + 1) % FieldKey::ALL.len();
+    }
+
+    pub fn focus_previous(&mut self) {
+        self.focus = (self.focus + FieldKey::ALL.len() - 1) % FieldKey::ALL.len();
+    }
+
+    pub fn type_char(&mut self, c: char) {
+        if self.focused().choices().is_none() {
+            self.values[self.focus].push(c);
+        }
+    }
+
+    pub fn backspace(&mut self) {
+        if self.focused().choices().is_none() {
+            self.values[self.focus].pop();
+        }
+    }
+
+    pub fn cycle(&mut self, forward: bool) {
+        let Some(choices) = self.focused().choices() else { return };
+        let at = choices.iter().position(|c| *c == self.values[self.focus]).unwrap_or(0);
+        let next = if forward { (at + 1) % choices.len() } else { (at + choices.len() - 1) % choices.len() };
+        self.values[self.focus] = choices[next].to_string();
+    }
+
+    /// What is wrong with a field's current value, if anything.
+    pub fn error(&self, key: FieldKey) -> Option<String> {
+        let value = self.get(key).trim();
+        match key {
+            FieldKey::OperatorAddress if value.is_empty() => Some("required".into()),
+            FieldKey::OperatorAddress => value.parse::<OperatorAddress>().err().map(|e| e.to_string()),
+            FieldKey::Network => Network::from_name(value).is_none().then(|| format!("unknown network {value:?}")),
+            FieldKey::ValidatorClient => {
+                (!VALIDATOR_CLIENTS.contains(&value)).then(|| format!("unknown client {value:?}"))
+            }
+            FieldKey::BeaconNodes => split_list(value).into_iter().find_map(|url| url_error(&url)),
+            FieldKey::ApiEndpoint => url_error(value),
+            FieldKey::EnrSecret => (!value.is_empty() && !is_dns_label(value))
+                .then(|| "a Secret name: lower-case letters, digits and '-'".into()),
+        }
+    }
+
+    /// The first invalid field, as (label, error).
+    pub fn first_error(&self) -> Option<(&'static str, String)> {
+        FieldKey::ALL.iter().find_map(|key| self.error(*key).map(|e| (key.label(), e)))
+    }
+
+    /// Fills the form from a values document, keeping the rest of it.
+    pub fn load(&mut self, document: Value) {
+        for key in FieldKey::ALL {
+            let mut at = &document;
+            for part in key.value_path() {
+                at = &at[*part];
+            }
+            match at {
+                Value::String(text) => self.set(key, text),
+                Value::Array(items) => {
+                    let list: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                    self.set(key, &list.join(","));
+                }
+                _ => {}
+            }
+        }
+        self.base = document;
+    }
+
+    /// The values document: the loaded one with the form's values set.
+    pub fn document(&self) -> Value {
+        let mut document = if self.base.is_object() { self.base.clone() } else { json!({}) };
+        for key in FieldKey::ALL {
+            let raw = self.get(key).trim();
+            let value = match key {
+                FieldKey::BeaconNodes => json!(split_list(raw)),
+                _ => json!(raw),
+            };
+            let (last, parents) = key.value_path().split_last().expect("a non-empty path");
+            let mut at = &mut document;
+            for part in parents {
+                if !at[*part].is_object() {
+                    at[*part] = json!({});
+                }
+                at = &mut at[*part];
+            }
+            at[*last] = value;
+        }
+        document
+    }
+
+    pub fn load_file(&mut self, path: &Path) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(path)?;
+        let document: Value = serde_norway::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not a YAML values file: {e}", path.display()))?;
+        self.load(document);
+        Ok(())
+    }
+
+    pub fn save_file(&self, path: &Path) -> anyhow::Result<()> {
+        let text = serde_norway::to_string(&self.document())?;
+        crate::status::write_atomically(path, text.as_bytes())?;
+        Ok(())
+    }
+}
+
+/// The exact `helm` invocation for these values.
+pub fn helm_command(
+    helm: &str,
+    release: &str,
+    chart: &str,
+    namespace: &str,
+    values_file: &Path,
+    extra: &[String],
+) -> Vec<String> {
+    let mut command: Vec<String> = [helm, "upgrade", "--install", release, chart, "--namespace", namespace]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    command.extend(["--create-namespace".to_string(), "--values".into(), values_file.display().to_string()]);
+    command.extend(extra.iter().cloned());
+    command
+}
+
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+fn url_error(text: &str) -> Option<String> {
+    match url::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => None,
+        Ok(_) => Some(format!("{text:?} is not an http(s) URL")),
+        Err(e) => Some(format!("{text:?} is not a URL: {e}")),
+    }
+}
+
+fn is_dns_label(text: &str) -> bool {
+    text.len() <= 253
+        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && text.starts_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ADDRESS: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
+
+    #[test]
+    fn an_address_with_a_wrong_checksum_is_named_while_typing() {
+        let mut form = Form::default();
+        form.set(FieldKey::OperatorAddress, &ADDRESS.replace("aA", "Aa"));
+        assert!(form.error(FieldKey::OperatorAddress).is_some_and(|e| e.contains("checksum")), "{form:?}");
+        form.set(FieldKey::OperatorAddress, ADDRESS);
+        assert_eq!(form.error(FieldKey::OperatorAddress), None);
+    }
+
+    #[test]
+    fn saving_keeps_values_the_form_does_not_know_and_sets_the_ones_it_does() {
+        let mut form = Form::default();
+        form.load(
+            json!({"charon": {"nickname": "kept", "beaconNodeEndpoints": ["http://a:5052"]}, "network": "hoodi"}),
+        );
+        assert_eq!(form.get(FieldKey::BeaconNodes), "http://a:5052");
+        assert_eq!(form.get(FieldKey::Network), "hoodi");
+        form.set(FieldKey::OperatorAddress, ADDRESS);
+        form.set(FieldKey::BeaconNodes, "http://a:5052, http://b:5052");
+        let document = form.document();
+        assert_eq!(document["charon"]["nickname"], "kept");
+        assert_eq!(document["charon"]["operatorAddress"], ADDRESS);
+        assert_eq!(document["charon"]["beaconNodeEndpoints"], json!(["http://a:5052", "http://b:5052"]));
+        assert_eq!(document["validatorClient"]["type"], "lighthouse");
+    }
+
+    #[test]
+    fn choice_fields_cycle_through_their_choices_and_ignore_typing() {
+        let mut form = Form { focus: FieldKey::ValidatorClient as usize, ..Form::default() };
+        form.type_char('x');
+        form.cycle(true);
+        assert_eq!(form.get(FieldKey::ValidatorClient), "teku");
+        form.cycle(false);
+        form.cycle(false);
+        assert_eq!(form.get(FieldKey::ValidatorClient), "lodestar");
+    }
+
+    #[test]
+    fn a_beacon_node_that_is_not_a_url_is_reported_with_its_text() {
+        let mut form = Form::default();
+        form.set(FieldKey::OperatorAddress, ADDRESS);
+        form.set(FieldKey::BeaconNodes, "http://ok:5052,lighthouse:5052");
+        let (label, error) = form.first_error().unwrap();
+        assert_eq!(label, "Beacon nodes");
+        assert!(error.contains("lighthouse:5052"), "{error}");
+    }
+}

@@ -1,0 +1,178 @@
+//! `kubectl dv` against a real API server: installed through the real Helm,
+//! found by the real kubectl as a plugin, reading what the real sidecar
+//! writes. The bed has no kubelet, so the test runs the ENR Job's program and
+//! the sidecar itself, as their pods would.
+
+mod support;
+
+use std::{
+    path::Path,
+    process::{Command, Output},
+    time::{Duration, Instant},
+};
+
+use dv_pod::obol_api::simulator::{Simulator, SimulatorConfig};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{Api, api::PostParams};
+use serde_json::{Value, json};
+use support::{
+    bed::{bed, bin},
+    process::{free_port, spawn},
+    schema::assert_matches,
+};
+
+const OPERATOR: &str = "0x52908400098527886E0F7030069857D2E4169EE7";
+
+/// `kubectl-dv` with the bed's kubeconfig and Helm 3 as `helm`.
+fn plugin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kubectl-dv"))
+        .args(args)
+        .env("KUBECONFIG", &bed().kubeconfig)
+        .env("HELM", bin("helm3"))
+        .output()
+        .unwrap()
+}
+
+fn stdout_json(out: &Output) -> Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+async fn namespace(name: &str) {
+    let ns = json!({"metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
+    Api::<Namespace>::all(bed().client().await)
+        .create(&PostParams::default(), &serde_json::from_value(ns).unwrap())
+        .await
+        .unwrap();
+}
+
+async fn enr_job(namespace: &str, release: &str) -> String {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
+        .env("KUBECONFIG", &bed().kubeconfig)
+        .args(["enr", "--namespace", namespace, "--create", "--release", release])
+        .arg(format!("--secret-name={release}-enr-key"))
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_enr_and_status_follow_a_release_from_helm_to_the_sidecars_status() {
+    namespace("plugin").await;
+    let install = plugin(&[
+        "install",
+        "-n",
+        "plugin",
+        "--release",
+        "my-dv",
+        "--operator-address",
+        OPERATOR,
+        "--network",
+        "hoodi",
+        "--",
+        "--no-hooks",
+    ]);
+    assert!(install.status.success(), "{}", String::from_utf8_lossy(&install.stderr));
+
+    let before = stdout_json(&plugin(&["status", "--json", "-n", "plugin", "--release", "my-dv"]));
+    assert_matches("release-status.v1", &before);
+    assert_eq!(before["status"], Value::Null, "no sidecar has written yet");
+    assert_eq!(before["enr"], Value::Null);
+    assert!(before["problems"].to_string().contains("my-dv-enr-key"), "the missing ENR is explained: {before}");
+
+    let enr = enr_job("plugin", "my-dv").await;
+    let shown = stdout_json(&plugin(&["enr", "--json", "-n", "plugin", "--release", "my-dv"]));
+    assert_matches("enr.v1", &shown);
+    assert_eq!(shown["enr"], enr.as_str());
+
+    // The sidecar, as the pod's init container runs it, with no invite yet.
+    let work = tempfile::tempdir().unwrap();
+    let key_file = work.path().join("key");
+    let secret = Command::new(bin("kubectl"))
+        .env("KUBECONFIG", &bed().kubeconfig)
+        .args(["get", "secret", "my-dv-enr-key", "-n", "plugin", "-o", "jsonpath={.data.charon-enr-private-key}"])
+        .output()
+        .unwrap();
+    let key = base64_decode(&String::from_utf8(secret.stdout).unwrap());
+    std::fs::write(&key_file, key).unwrap();
+    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let simulator = Simulator::new(&SimulatorConfig::default()).unwrap();
+    let api = simulator.spawn(([127, 0, 0, 1], free_port()).into()).await.unwrap();
+    let mut sidecar = Command::new(env!("CARGO_BIN_EXE_dv-sidecar"));
+    sidecar
+        .env("KUBECONFIG", &bed().kubeconfig)
+        .arg("dkg")
+        .args(["--data-dir", work.path().to_str().unwrap(), "--enr-key-file", key_file.to_str().unwrap()])
+        .args(["--operator-address", OPERATOR, "--network", "hoodi", "--api-endpoint", &format!("http://{api}")])
+        .args(["--initial-retry-delay-seconds", "1", "--status-configmap", "my-dv-status", "--namespace", "plugin"]);
+    let _sidecar = spawn("dv-sidecar", sidecar, &work.path().join("sidecar.log"));
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let waiting = loop {
+        let view = stdout_json(&plugin(&["status", "--json", "-n", "plugin", "--release", "my-dv"]));
+        if view["status"]["phase"] == "waiting_for_invite" {
+            break view;
+        }
+        assert!(Instant::now() < deadline, "the sidecar's status never reached the plugin: {view}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_matches("release-status.v1", &waiting);
+    assert_matches("status.v1", &waiting["status"]);
+    assert_eq!(waiting["status"]["operator"], OPERATOR);
+    assert_eq!(waiting["enr"], enr.as_str(), "the ENR now comes from the status");
+    assert_eq!(waiting["pod"]["name"], "my-dv-0", "the StatefulSet controller made the pod");
+
+    let text = plugin(&["status", "-n", "plugin", "--release", "my-dv"]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("waiting_for_invite") && text.contains(&enr), "{text}");
+
+    let started = Instant::now();
+    let runs = 10;
+    for _ in 0..runs {
+        assert!(plugin(&["status", "--json", "-n", "plugin", "--release", "my-dv"]).status.success());
+    }
+    println!("figure: kubectl dv status --json takes {:?} on the bed (mean of {runs})", started.elapsed() / runs);
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(text.trim()).unwrap()
+}
+
+#[tokio::test]
+async fn kubectl_finds_the_plugin_on_path_and_runs_it_as_kubectl_dv() {
+    let plugin_dir = Path::new(env!("CARGO_BIN_EXE_kubectl-dv")).parent().unwrap();
+    let path = format!("{}:{}", plugin_dir.display(), std::env::var("PATH").unwrap());
+    let out = Command::new(bin("kubectl")).args(["dv", "--version"]).env("PATH", &path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(dv_pod::VERSION));
+    let listed = Command::new(bin("kubectl")).args(["plugin", "list"]).env("PATH", &path).output().unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("kubectl-dv"), "{listed:?}");
+}
+
+#[test]
+fn a_bad_operator_address_is_refused_before_helm_runs_and_names_the_flag() {
+    let out =
+        plugin(&["install", "-n", "nowhere", "--operator-address", "0x52908400098527886e0f7030069857d2e4169ee7x"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--operator-address"), "{stderr}");
+}
+
+#[test]
+fn status_with_an_unknown_context_fails_with_the_usage_exit_code() {
+    let out = plugin(&["status", "--context", "no-such-context"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kubeconfig"), "{out:?}");
+}
+
+#[test]
+fn completions_are_generated_for_bash() {
+    let out = plugin(&["completions", "bash"]);
+    assert!(out.status.success());
+    let script = String::from_utf8(out.stdout).unwrap();
+    assert!(script.contains("kubectl-dv") && script.contains("status"), "{script}");
+}

@@ -1,0 +1,224 @@
+//! The wizard in a real terminal: tmux runs the real `dv-tui` against the
+//! bed; the test types the answers and reads the screen. Helm 3 installs the
+//! chart on the bed's API server, the ENR Job's program and a real
+//! `dv-sidecar dkg` write what the pod would, and the Obol API simulator
+//! plays the Launchpad.
+
+mod support;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use dv_pod::{
+    definition::{Network, eip712},
+    obol_api::simulator::{ClusterPlan, OperatorPlan, SignAt, Simulator, SimulatorConfig},
+};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::{Api, api::PostParams};
+use serde_json::json;
+use support::{
+    bed::{bed, bin},
+    process::{free_port, spawn},
+};
+
+/// A tmux server of our own (its own socket), killed on drop.
+struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    fn start(dir: &Path, command: &str, width: u16, height: u16) -> Tmux {
+        let tmux = Tmux { socket: dir.join("tmux.sock") };
+        let wrapped = format!("{command}; echo \"EXITED $?\"; sleep 60");
+        let (w, h) = (width.to_string(), height.to_string());
+        tmux.run(&["new-session", "-d", "-s", "dv", "-x", &w, "-y", &h, "sh", "-c", &wrapped]);
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").arg("-S").arg(&self.socket).args(args).output().expect("tmux is installed");
+        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "dv"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            self.run(&["send-keys", "-t", "dv", key]);
+        }
+    }
+
+    fn type_text(&self, text: &str) {
+        self.run(&["send-keys", "-t", "dv", "-l", text]);
+    }
+
+    fn wait_for(&self, needles: &[&str], timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.screen();
+            if needles.iter().all(|n| screen.contains(n)) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "the screen never showed {needles:?}:\n{screen}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The wizard's pid: the only child of the pane's shell.
+    fn program_pid(&self) -> u32 {
+        let shell = self.run(&["list-panes", "-t", "dv", "-F", "#{pane_pid}"]).trim().to_string();
+        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
+        children.split_whitespace().next().expect("the wizard runs").parse().unwrap()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").arg("-S").arg(&self.socket).arg("kill-server").output();
+    }
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+fn memory_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wizard_installs_the_chart_shows_the_enr_and_follows_formation_in_a_real_terminal() {
+    let work = tempfile::tempdir().unwrap();
+    let ns = json!({"metadata": {"name": "wizard", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
+    Api::<Namespace>::all(bed().client().await)
+        .create(&PostParams::default(), &serde_json::from_value(ns).unwrap())
+        .await
+        .unwrap();
+    let simulator = Simulator::new(&SimulatorConfig::default()).unwrap();
+    let api = simulator.clone().spawn(([127, 0, 0, 1], free_port()).into()).await.unwrap();
+    let our_eth_key = k256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+    let operator = eip712::address_of(our_eth_key.verifying_key()).to_checksum(None);
+    let values = work.path().join("values.yaml");
+
+    let command = format!(
+        "env KUBECONFIG={} HELM={} NO_COLOR=1 XDG_STATE_HOME={} {} --release e2e -n wizard --chart {} -f {} --helm-arg=--no-hooks",
+        bed().kubeconfig.display(),
+        bin("helm3").display(),
+        work.path().display(),
+        env!("CARGO_BIN_EXE_dv-tui"),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/chart"),
+        values.display()
+    );
+    let tmux = Tmux::start(work.path(), &command, 200, 60);
+
+    // Preflight against the bed: context, API server, permissions, helm.
+    let preflight =
+        tmux.wait_for(&["Permission to install", "Obol API", "Ready to configure"], Duration::from_secs(30));
+    assert!(preflight.contains("✓ Kubernetes context") && preflight.contains("v1.34.4"), "{preflight}");
+    assert!(preflight.contains("! Default StorageClass"), "the bed has no default class: {preflight}");
+
+    // Configure: a wrong checksum is named as it is typed, then fixed.
+    tmux.keys(&["Tab"]);
+    tmux.wait_for(&["Operator address"], Duration::from_secs(5));
+    tmux.type_text(&operator.to_lowercase().replacen("0x", "0X", 1));
+    tmux.wait_for(&["✗"], Duration::from_secs(5));
+    tmux.keys(&["BSpace"; 42]);
+    tmux.type_text(&operator);
+    tmux.keys(&["Down"]);
+    tmux.keys(&["Right"; 5]);
+    tmux.wait_for(&["hoodi"], Duration::from_secs(5));
+    tmux.keys(&["Down"]);
+    tmux.type_text("http://beacon:5052");
+    tmux.keys(&["Down", "Down", "Down"]);
+    tmux.keys(&["BSpace"; 30]);
+    tmux.type_text(&format!("http://{api}"));
+    tmux.wait_for(&[&format!("http://{api}")], Duration::from_secs(5));
+    tmux.keys(&["Enter"]);
+    let installed = tmux.wait_for(&["installed", "STATUS: deployed"], Duration::from_secs(60));
+    assert!(installed.contains("upgrade --install e2e"), "the exact command is shown: {installed}");
+    let saved: serde_json::Value = serde_norway::from_str(&std::fs::read_to_string(&values).unwrap()).unwrap();
+    assert_eq!(saved["charon"]["operatorAddress"], operator.as_str());
+    assert_eq!(saved["network"], "hoodi");
+
+    // The ENR Job's program makes the key; the wizard shows the ENR and its QR code.
+    let out = Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
+        .env("KUBECONFIG", &bed().kubeconfig)
+        .args(["enr", "--namespace", "wizard", "--create", "--release", "e2e", "--secret-name=e2e-enr-key"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let enr = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let screen = tmux.wait_for(&[&enr[..60], "Your ENR"], Duration::from_secs(20));
+    assert!(screen.contains('█'), "the QR code is drawn on a 200x60 terminal:\n{screen}");
+
+    // The Launchpad invites us; the real sidecar follows it into the status ConfigMap.
+    let others = 3;
+    let mut operators = vec![OperatorPlan {
+        enr: Some(enr.clone()),
+        eth_private_key: Some(hex::encode(our_eth_key.to_bytes())),
+        sign: SignAt::AfterSeconds(4.0),
+    }];
+    for i in 0..others {
+        let key = dv_pod::enr::EnrPrivateKey::generate().unwrap();
+        operators.push(OperatorPlan {
+            enr: Some(key.record().text().to_string()),
+            eth_private_key: None,
+            sign: if i == 0 { SignAt::Now } else { SignAt::Manual },
+        });
+    }
+    simulator
+        .create(ClusterPlan {
+            name: "wizard e2e".into(),
+            network: Network::Hoodi,
+            num_validators: 1,
+            threshold: None,
+            operators,
+        })
+        .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(bed().client().await, "wizard");
+    let key = secrets.get("e2e-enr-key").await.unwrap().data.unwrap()["charon-enr-private-key"].0.clone();
+    let key_file = work.path().join("enr-key");
+    std::fs::write(&key_file, key).unwrap();
+    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::fs::create_dir(work.path().join("data")).unwrap();
+    let mut sidecar = Command::new(env!("CARGO_BIN_EXE_dv-sidecar"));
+    sidecar
+        .env("KUBECONFIG", &bed().kubeconfig)
+        .arg("dkg")
+        .args(["--data-dir", work.path().join("data").to_str().unwrap(), "--enr-key-file", key_file.to_str().unwrap()])
+        .args(["--operator-address", &operator, "--network", "hoodi", "--api-endpoint", &format!("http://{api}")])
+        .args(["--initial-retry-delay-seconds", "1", "--status-configmap", "e2e-status", "--namespace", "wizard"]);
+    let _sidecar = spawn("dv-sidecar", sidecar, &work.path().join("sidecar.log"));
+
+    tmux.wait_for(&["An invite names you"], Duration::from_secs(30));
+    let formation = tmux.wait_for(&["Waiting for the other operators to sign", "signed 2/4"], Duration::from_secs(30));
+    assert!(formation.contains(&operator) && formation.contains("✓ signed") && formation.contains("… waiting"));
+
+    // Idle cost of the wizard while it follows formation.
+    let pid = tmux.program_pid();
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(5));
+    let ticks = cpu_ticks(pid) - before;
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    println!(
+        "figure: dv-tui idle CPU {:.2}% (over 5 s), RSS {} KiB, peak RSS {} KiB",
+        ticks as f64 / hz / 5.0 * 100.0,
+        memory_kib(pid, "VmRSS"),
+        memory_kib(pid, "VmHWM")
+    );
+
+    tmux.keys(&["6"]);
+    tmux.wait_for(&["e2e-0", "Pending"], Duration::from_secs(10));
+    tmux.keys(&["q"]);
+    tmux.wait_for(&["EXITED 0"], Duration::from_secs(10));
+}

@@ -27,12 +27,14 @@ pub fn log_dir() -> PathBuf {
 
 /// Logs to `<log_dir>/<name>.YYYY-MM-DD.log`, keeping a week of files.
 pub fn init_file(name: &str) -> anyhow::Result<()> {
+    let dir = log_dir();
+    std::fs::create_dir_all(&dir)?;
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix(name)
         .filename_suffix("log")
         .max_log_files(7)
-        .build(log_dir())?;
+        .build(dir)?;
     let _ = tracing_subscriber::fmt().with_env_filter(filter()).with_ansi(false).with_writer(appender).try_init();
     Ok(())
 }

@@ -144,13 +144,17 @@ async fn the_wizard_installs_the_chart_shows_the_enr_and_follows_formation_in_a_
     tmux.type_text(&format!("http://{api}"));
     tmux.wait_for(&[&format!("http://{api}")], Duration::from_secs(5));
     tmux.keys(&["Enter"]);
-    let installed = tmux.wait_for(&["installed", "STATUS: deployed"], Duration::from_secs(60));
+    // A successful install moves on to the ENR; Helm's output stays on screen 3.
+    tmux.wait_for(&["Waiting for the ENR Job"], Duration::from_secs(60));
+    tmux.keys(&["3"]);
+    let installed = tmux.wait_for(&["installed", "STATUS: deployed"], Duration::from_secs(5));
     assert!(installed.contains("upgrade --install e2e"), "the exact command is shown: {installed}");
     let saved: serde_json::Value = serde_norway::from_str(&std::fs::read_to_string(&values).unwrap()).unwrap();
     assert_eq!(saved["charon"]["operatorAddress"], operator.as_str());
     assert_eq!(saved["network"], "hoodi");
 
     // The ENR Job's program makes the key; the wizard shows the ENR and its QR code.
+    tmux.keys(&["4"]);
     let out = Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
         .env("KUBECONFIG", &bed().kubeconfig)
         .args(["enr", "--namespace", "wizard", "--create", "--release", "e2e", "--secret-name=e2e-enr-key"])
@@ -161,7 +165,9 @@ async fn the_wizard_installs_the_chart_shows_the_enr_and_follows_formation_in_a_
     let screen = tmux.wait_for(&[&enr[..60], "Your ENR"], Duration::from_secs(20));
     assert!(screen.contains('█'), "the QR code is drawn on a 200x60 terminal:\n{screen}");
 
-    // The Launchpad invites us; the real sidecar follows it into the status ConfigMap.
+    // The Launchpad invites us; the real sidecar follows it into the status
+    // ConfigMap, and the wizard, told to follow again, moves with it.
+    tmux.keys(&["f"]);
     let others = 3;
     let mut operators = vec![OperatorPlan {
         enr: Some(enr.clone()),

@@ -243,8 +243,10 @@ impl App {
             Update::InstallOutput(line) => self.install.output.push(line),
             Update::InstallEnded(outcome) => {
                 self.install.running = false;
-                if outcome.is_ok() && self.follow {
+                // A successful install starts the journey: follow it from the ENR on.
+                if outcome.is_ok() {
                     self.screen = Screen::Enr;
+                    self.follow = true;
                 }
                 self.install.outcome = Some(outcome);
             }

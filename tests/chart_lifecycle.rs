@@ -14,7 +14,7 @@ use k8s_openapi::api::{
 };
 use kube::{Api, api::PostParams};
 use serde_json::json;
-use support::bed::{bed, bin};
+use support::bed::{bed, bin, run_enr_job};
 
 const OPERATOR_SET: &str = "charon.operatorAddress=0x52908400098527886E0F7030069857D2E4169EE7";
 
@@ -34,19 +34,6 @@ fn install_args<'a>(verb: &'a str, release: &'a str, extra: &[&'a str]) -> Vec<&
     let mut args = vec![verb, release, chart, "--no-hooks", "--set", OPERATOR_SET];
     args.extend_from_slice(extra);
     args
-}
-
-/// What the ENR Job's pod runs.
-async fn enr_job(namespace: &str, release: &str) -> String {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
-        .env("KUBECONFIG", &bed().kubeconfig)
-        .args(["enr", "--namespace", namespace, "--create", "--release", release])
-        .arg(format!("--secret-name={release}-enr-key"))
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 async fn pod_template_checksum(namespace: &str) -> String {
@@ -83,14 +70,14 @@ async fn install_upgrade_rollback_uninstall_reinstall_keep_the_key_and_the_volum
             .unwrap();
 
         helm(helm_major, &namespace, &install_args("install", "my-dv", &[]));
-        let enr = enr_job(&namespace, "my-dv").await;
+        let enr = run_enr_job(&namespace, "my-dv").await;
         let claims = claim_uids(&namespace).await;
         let installed = pod_template_checksum(&namespace).await;
 
         helm(helm_major, &namespace, &install_args("upgrade", "my-dv", &["--set", "charon.nickname=renamed"]));
         let upgraded = pod_template_checksum(&namespace).await;
         assert_ne!(upgraded, installed, "a changed value must roll the pod");
-        assert_eq!(enr_job(&namespace, "my-dv").await, enr, "an upgrade keeps the key");
+        assert_eq!(run_enr_job(&namespace, "my-dv").await, enr, "an upgrade keeps the key");
 
         helm(helm_major, &namespace, &["rollback", "my-dv", "1", "--no-hooks"]);
         assert_eq!(pod_template_checksum(&namespace).await, installed);
@@ -101,10 +88,10 @@ async fn install_upgrade_rollback_uninstall_reinstall_keep_the_key_and_the_volum
         assert_eq!(claim_uids(&namespace).await, claims, "uninstall must keep the volumes");
 
         helm(helm_major, &namespace, &install_args("install", "my-dv", &[]));
-        assert_eq!(enr_job(&namespace, "my-dv").await, enr, "a reinstall reuses the key");
+        assert_eq!(run_enr_job(&namespace, "my-dv").await, enr, "a reinstall reuses the key");
         assert_eq!(claim_uids(&namespace).await, claims, "a reinstall reuses the volumes");
 
         helm(helm_major, &namespace, &install_args("install", "other", &[]));
-        assert_ne!(enr_job(&namespace, "other").await, enr, "a second release gets its own key");
+        assert_ne!(run_enr_job(&namespace, "other").await, enr, "a second release gets its own key");
     }
 }

@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::{Api, api::PostParams};
 use serde_json::{Value, json};
 use support::{
-    bed::{bed, bin},
+    bed::{bed, bin, run_enr_job},
     process::{free_port, spawn},
     schema::assert_matches,
 };
@@ -47,18 +47,6 @@ async fn namespace(name: &str) {
         .unwrap();
 }
 
-async fn enr_job(namespace: &str, release: &str) -> String {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
-        .env("KUBECONFIG", &bed().kubeconfig)
-        .args(["enr", "--namespace", namespace, "--create", "--release", release])
-        .arg(format!("--secret-name={release}-enr-key"))
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_enr_and_status_follow_a_release_from_helm_to_the_sidecars_status() {
     namespace("plugin").await;
@@ -83,7 +71,7 @@ async fn install_enr_and_status_follow_a_release_from_helm_to_the_sidecars_statu
     assert_eq!(before["enr"], Value::Null);
     assert!(before["problems"].to_string().contains("my-dv-enr-key"), "the missing ENR is explained: {before}");
 
-    let enr = enr_job("plugin", "my-dv").await;
+    let enr = run_enr_job("plugin", "my-dv").await;
     let shown = stdout_json(&plugin(&["enr", "--json", "-n", "plugin", "--release", "my-dv"]));
     assert_matches("enr.v1", &shown);
     assert_eq!(shown["enr"], enr.as_str());

@@ -20,7 +20,7 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::{Api, api::PostParams};
 use serde_json::json;
 use support::{
-    bed::{bed, bin},
+    bed::{bed, bin, run_enr_job},
     process::{free_port, spawn},
 };
 
@@ -155,13 +155,7 @@ async fn the_wizard_installs_the_chart_shows_the_enr_and_follows_formation_in_a_
 
     // The ENR Job's program makes the key; the wizard shows the ENR and its QR code.
     tmux.keys(&["4"]);
-    let out = Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
-        .env("KUBECONFIG", &bed().kubeconfig)
-        .args(["enr", "--namespace", "wizard", "--create", "--release", "e2e", "--secret-name=e2e-enr-key"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let enr = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let enr = run_enr_job("wizard", "e2e").await;
     let screen = tmux.wait_for(&[&enr[..60], "Your ENR"], Duration::from_secs(20));
     assert!(screen.contains('█'), "the QR code is drawn on a 200x60 terminal:\n{screen}");
 

@@ -394,3 +394,17 @@ impl Pki {
         Pki { ca_pem: ca.pem(), ca_der: ca.der().to_vec() }
     }
 }
+
+/// What the chart's ENR Job pod runs (`dv-sidecar enr --create`), with the
+/// bed's admin kubeconfig; returns the ENR it prints.
+pub async fn run_enr_job(namespace: &str, release: &str) -> String {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
+        .env("KUBECONFIG", &bed().kubeconfig)
+        .args(["enr", "--namespace", namespace, "--create", "--release", release])
+        .arg(format!("--secret-name={release}-enr-key"))
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}

@@ -226,8 +226,14 @@ async fn every_rendering_is_accepted_by_the_api_server_and_its_pods_pass_restric
         );
         admit_under_restricted(&format!("chart-{i}-{client}"), &objects).await;
     }
-    let supplied =
-        render("helm3", &[&format!("charon.operatorAddress={OPERATOR}"), "charon.enr.existingSecret=my-key"]);
+    let supplied = render(
+        "helm3",
+        &[
+            &format!("charon.operatorAddress={OPERATOR}"),
+            "charon.enr.existingSecret=my-key",
+            "charon.beaconNodeHeaders.secretName=bn-auth",
+        ],
+    );
     admit_under_restricted("chart-existing-secret", &supplied).await;
 }
 
@@ -253,6 +259,7 @@ async fn each_service_account_may_do_what_its_component_needs_and_nothing_more()
     admit_under_restricted(namespace, &objects).await;
     let enr_job = format!("system:serviceaccount:{namespace}:my-dv-enr");
     let pod = format!("system:serviceaccount:{namespace}:my-dv");
+    let helm_test = format!("system:serviceaccount:{namespace}:my-dv-test");
 
     // (who, verb, API group, resource, name, allowed?)
     type Access<'a> = (&'a str, &'a str, &'a str, &'a str, Option<&'a str>, bool);
@@ -271,6 +278,9 @@ async fn each_service_account_may_do_what_its_component_needs_and_nothing_more()
         (&pod, "create", "events.k8s.io", "events", None, true),
         (&pod, "get", "", "secrets", Some("my-dv-enr-key"), false),
         (&pod, "list", "", "pods", None, false),
+        (&helm_test, "get", "", "configmaps", Some("my-dv-status"), true),
+        (&helm_test, "patch", "", "configmaps", Some("my-dv-status"), false),
+        (&helm_test, "get", "", "secrets", Some("my-dv-enr-key"), false),
     ];
     for (user, verb, group, resource, name, expected) in expectations {
         let answer = allowed(namespace, user, verb, group, resource, *name).await;
@@ -369,4 +379,151 @@ fn the_chart_runs_the_sidecar_image_with_the_paths_its_dockerfile_provides() {
     );
     assert!(dockerfile.contains("ENTRYPOINT [\"/usr/local/bin/dv-sidecar\"]"), "the chart passes only arguments");
     assert_eq!(dkg["args"], json!(["dkg"]));
+}
+
+#[test]
+fn scheduling_values_reach_the_pod_and_the_default_spreads_dv_pods_over_nodes() {
+    let operator = format!("charon.operatorAddress={OPERATOR}");
+    let default = render("helm3", &[&operator]);
+    let pod = &find(&default, "StatefulSet", "my-dv")["spec"]["template"]["spec"];
+    let spread = &pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0];
+    assert_eq!(spread["podAffinityTerm"]["topologyKey"], "kubernetes.io/hostname");
+    assert!(pod["nodeSelector"].is_null() && pod["priorityClassName"].is_null());
+
+    let placed = render(
+        "helm4",
+        &[
+            &operator,
+            "nodeSelector.disk=ssd",
+            "tolerations[0].key=validators",
+            "tolerations[0].operator=Exists",
+            "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=zone",
+            "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists",
+            "priorityClassName=validators",
+        ],
+    );
+    let pod = &find(&placed, "StatefulSet", "my-dv")["spec"]["template"]["spec"];
+    assert_eq!(pod["nodeSelector"], json!({"disk": "ssd"}));
+    assert_eq!(pod["tolerations"], json!([{"key": "validators", "operator": "Exists"}]));
+    assert_eq!(pod["priorityClassName"], "validators");
+    assert!(pod["affinity"]["podAntiAffinity"].is_null(), "an explicit affinity replaces the default");
+    assert!(pod["affinity"]["nodeAffinity"].is_object());
+}
+
+#[test]
+fn extra_env_and_volumes_reach_charon_and_the_validator_client() {
+    let objects = render(
+        "helm4",
+        &[
+            &format!("charon.operatorAddress={OPERATOR}"),
+            "charon.extraEnv[0].name=CHARON_LOG_LEVEL",
+            "charon.extraEnv[0].value=debug",
+            "validatorClient.extraEnv[0].name=TZ",
+            "validatorClient.extraEnv[0].value=UTC",
+            "extraVolumes[0].name=jwt",
+            "extraVolumes[0].secret.secretName=jwt",
+            "charon.extraVolumeMounts[0].name=jwt",
+            "charon.extraVolumeMounts[0].mountPath=/jwt",
+            "validatorClient.extraVolumeMounts[0].name=jwt",
+            "validatorClient.extraVolumeMounts[0].mountPath=/jwt",
+        ],
+    );
+    let pod = &find(&objects, "StatefulSet", "my-dv")["spec"]["template"]["spec"];
+    let container = |name: &str| containers(pod).into_iter().find(|c| c["name"] == name).unwrap().clone();
+    assert!(
+        container("charon")["env"].as_array().unwrap().contains(&json!({"name": "CHARON_LOG_LEVEL", "value": "debug"}))
+    );
+    assert_eq!(container("validator-client")["env"], json!([{"name": "TZ", "value": "UTC"}]));
+    for name in ["charon", "validator-client"] {
+        assert!(
+            container(name)["volumeMounts"].as_array().unwrap().contains(&json!({"name": "jwt", "mountPath": "/jwt"}))
+        );
+    }
+    assert!(pod["volumes"].as_array().unwrap().contains(&json!({"name": "jwt", "secret": {"secretName": "jwt"}})));
+    assert_refused(&[&format!("charon.operatorAddress={OPERATOR}"), "charon.extraEnv[0].value=x"], &["name"]);
+}
+
+#[test]
+fn monitoring_objects_render_on_request_and_scrape_ports_the_service_declares() {
+    let operator = format!("charon.operatorAddress={OPERATOR}");
+    let kinds = |objects: &[Value]| objects.iter().map(|o| o["kind"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let plain = kinds(&render("helm3", &[&operator]));
+    for kind in ["ServiceMonitor", "PrometheusRule", "PodMonitor"] {
+        assert!(!plain.contains(&kind.to_string()), "{kind} rendered without being asked for");
+    }
+    let objects = render(
+        "helm4",
+        &[
+            &operator,
+            "monitoring.serviceMonitor.enabled=true",
+            "monitoring.prometheusRule.enabled=true",
+            "monitoring.grafanaDashboard.enabled=true",
+        ],
+    );
+    let service = find(&objects, "Service", "my-dv-headless");
+    let monitor = find(&objects, "ServiceMonitor", "my-dv");
+    for (key, value) in monitor["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(
+            &service["metadata"]["labels"][key], value,
+            "the ServiceMonitor does not select the headless Service"
+        );
+    }
+    for endpoint in monitor["spec"]["endpoints"].as_array().unwrap() {
+        assert!(
+            service["spec"]["ports"].as_array().unwrap().iter().any(|p| p["name"] == endpoint["port"]),
+            "the ServiceMonitor scrapes port {} the Service does not declare",
+            endpoint["port"]
+        );
+    }
+    let rules = &find(&objects, "PrometheusRule", "my-dv")["spec"]["groups"][0]["rules"];
+    let alerts: Vec<&str> = rules.as_array().unwrap().iter().map(|r| r["alert"].as_str().unwrap()).collect();
+    assert_eq!(alerts, ["DvPodCharonNotReady", "DvPodBeaconNodeDown", "DvPodPeerUnreachable"]);
+    assert!(rules[0]["expr"].as_str().unwrap().contains(r#"namespace="dv", pod="my-dv-0""#), "{}", rules[0]["expr"]);
+    let dashboard = find(&objects, "ConfigMap", "my-dv-dashboard");
+    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
+    let json: Value = serde_json::from_str(dashboard["data"]["dv-pod.json"].as_str().unwrap()).unwrap();
+    assert!(json["panels"].as_array().unwrap().len() >= 4);
+}
+
+#[test]
+fn helm_test_checks_formation_and_charon_as_a_service_account_that_reads_only_the_status() {
+    let objects = render("helm4", &[&format!("charon.operatorAddress={OPERATOR}")]);
+    let test = find(&objects, "Pod", "my-dv-test");
+    assert_eq!(test["metadata"]["annotations"]["helm.sh/hook"], "test");
+    assert_eq!(test["spec"]["serviceAccountName"], "my-dv-test");
+    let args: Vec<&str> =
+        test["spec"]["containers"][0]["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(args[0], "check");
+    assert!(args.contains(&"--status-configmap=my-dv-status"));
+    assert!(args.contains(&"--charon-url=http://my-dv-0.my-dv-headless.dv.svc:3620"));
+    let role = find(&objects, "Role", "my-dv-test");
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["my-dv-status"], "verbs": ["get"]}])
+    );
+}
+
+#[test]
+fn beacon_node_headers_reach_charon_as_a_config_file_never_as_env_or_arguments() {
+    let objects = render(
+        "helm4",
+        &[
+            &format!("charon.operatorAddress={OPERATOR}"),
+            "charon.beaconNodeHeaders.secretName=bn-auth",
+            "charon.beaconNodeHeaders.secretKey=token",
+        ],
+    );
+    let pod = &find(&objects, "StatefulSet", "my-dv")["spec"]["template"]["spec"];
+    let config = containers(pod).into_iter().find(|c| c["name"] == "charon-config").unwrap().clone();
+    assert_eq!(config["args"][0], "charon-config");
+    let charon = containers(pod).into_iter().find(|c| c["name"] == "charon").unwrap().clone();
+    assert_eq!(charon["workingDir"], "/charon-config");
+    let volume = pod["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "beacon-node-headers").unwrap();
+    assert_eq!(
+        volume["secret"],
+        json!({"secretName": "bn-auth", "defaultMode": 256, "items": [{"key": "token", "path": "headers"}]})
+    );
+    let text = serde_json::to_string(pod).unwrap();
+    assert!(!text.contains("secretKeyRef"), "no Secret is read into an env var");
+    assert!(!text.contains("HEADERS\""), "no headers variable is set");
 }

@@ -80,6 +80,32 @@ async fn four_sidecars_detect_the_last_signature_run_a_real_dkg_and_the_result_r
         );
     }
     println!("figure: four charon nodes ready {:?} after start", started.elapsed());
+
+    // `helm test`'s program agrees, reading the status from a ConfigMap on the bed.
+    let status = std::fs::read_to_string(&formation.nodes[0].status_file).unwrap();
+    let configmaps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(support::bed::bed().client().await, "default");
+    let check = |name: &'static str| {
+        let charon_url = readiness[0].trim_end_matches("/readyz").to_string();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
+                .env("KUBECONFIG", &support::bed::bed().kubeconfig)
+                .args(["check", "--namespace", "default", "--status-configmap", name, "--charon-url", &charon_url])
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    for (name, text) in [("formed", status.clone()), ("forming", status.replace("\"done\"", "\"dkg_running\""))] {
+        let configmap = serde_json::json!({"metadata": {"name": name}, "data": {"status.json": text}});
+        configmaps.create(&Default::default(), &serde_json::from_value(configmap).unwrap()).await.unwrap();
+    }
+    let formed = check("formed").await;
+    assert!(formed.status.success(), "{}", String::from_utf8_lossy(&formed.stdout));
+    assert!(String::from_utf8_lossy(&formed.stdout).contains("Charon ready, 3/3 peers"), "{formed:?}");
+    let forming = check("forming").await;
+    assert_eq!(forming.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&forming.stdout).contains("formation is not complete"), "{forming:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
 //! `dv-sidecar`: the in-pod program's commands.
 
+pub mod charon_config;
 pub mod dkg;
 pub mod import_keys;
 pub mod metrics;
@@ -57,7 +58,31 @@ enum Command {
         #[arg(long, env = "DV_KEYS_TO")]
         to: PathBuf,
     },
-    /// Serve the Obol API simulator (for tests, `helm test` and the demo).
+    /// Write Charon's config file (`charon.yaml`, read from Charon's working
+    /// directory) with settings that must not pass through env vars or
+    /// arguments: the beacon node headers from a mounted Secret.
+    CharonConfig {
+        /// File holding the headers as Charon takes them: name=value[,name=value].
+        #[arg(long, env = "DV_BEACON_NODE_HEADERS_FILE")]
+        beacon_node_headers_file: PathBuf,
+        /// Directory to write charon.yaml into (Charon's working directory).
+        #[arg(long, env = "DV_CHARON_CONFIG_DIR")]
+        out_dir: PathBuf,
+    },
+    /// The chart's `helm test`: the status ConfigMap says the cluster is
+    /// formed and Charon reports ready. Exit 0 if so, 1 with the reason if not.
+    Check {
+        /// The release's status ConfigMap.
+        #[arg(long, env = "DV_STATUS_CONFIGMAP")]
+        status_configmap: String,
+        /// Namespace of the ConfigMap (default: the pod's own).
+        #[arg(long, env = "DV_NAMESPACE")]
+        namespace: Option<String>,
+        /// Charon's monitoring address, e.g. http://my-dv-0.my-dv-headless:3620.
+        #[arg(long, env = "DV_CHARON_MONITORING_URL")]
+        charon_url: String,
+    },
+    /// Serve the Obol API simulator (for tests and the demo).
     MockApi {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3650")]
@@ -220,6 +245,27 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(error) => Err(error),
             }
         }
+        Command::CharonConfig { beacon_node_headers_file, out_dir } => {
+            let headers = std::fs::read_to_string(&beacon_node_headers_file)
+                .with_context(|| format!("reading {}", beacon_node_headers_file.display()))?;
+            let path = charon_config::write(headers.trim(), &out_dir)?;
+            tracing::info!(path = %path.display(), "Charon config written (beacon node headers; values not logged)");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { status_configmap, namespace, charon_url } => {
+            let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
+            let namespace = namespace.unwrap_or_else(|| client.default_namespace().to_string());
+            match check_release(client, &namespace, &status_configmap, &charon_url).await {
+                Ok(summary) => {
+                    println!("ok: {summary}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(reason) => {
+                    println!("not healthy: {reason}");
+                    Ok(ExitCode::from(crate::cli::EXIT_INVALID))
+                }
+            }
+        }
         Command::MockApi { listen, state, one_based_pages } => {
             let mut config = match state {
                 Some(path) => {
@@ -240,4 +286,34 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// What `check` verifies, in order; the first failure is the reason.
+async fn check_release(
+    client: kube::Client,
+    namespace: &str,
+    configmap: &str,
+    charon_url: &str,
+) -> Result<String, String> {
+    let configmaps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> = kube::Api::namespaced(client, namespace);
+    let found =
+        configmaps.get(configmap).await.map_err(|e| format!("reading ConfigMap {namespace}/{configmap}: {e}"))?;
+    let text = found.data.and_then(|mut d| d.remove(crate::kube::STATUS_KEY)).unwrap_or_default();
+    let status: crate::status::Status =
+        serde_json::from_str(&text).map_err(|_| "the sidecar has not published a status yet".to_string())?;
+    if status.phase != crate::status::Phase::Done {
+        return Err(format!("formation is not complete: phase {:?}", status.phase));
+    }
+    let health =
+        crate::health::CharonHealth::probe(&reqwest::Client::new(), charon_url).await.map_err(|e| e.to_string())?;
+    if health.readiness != crate::health::Readiness::Ready {
+        return Err(format!("Charon is not ready: {}", health.readiness.describe()));
+    }
+    Ok(format!(
+        "cluster lock {}, Charon ready, {}/{} peers, {} validator(s)",
+        status.lock_hash.unwrap_or_default(),
+        health.peers_connected,
+        health.peers_total,
+        health.validators.unwrap_or_default()
+    ))
 }

@@ -167,6 +167,42 @@ fn bad_input_fails_the_install_with_the_value_and_the_fix() {
         &["targetConfigHash"],
     );
     assert_refused(&[&format!("charon.operatorAddress={OPERATOR}"), "charon.builderApi=maybe"], &["builderApi"]);
+    let operator = format!("charon.operatorAddress={OPERATOR}");
+    let hash = format!("charon.lock.hash=0x{}", "ab".repeat(32));
+    assert_refused(
+        &[&operator, "charon.lock.existingConfigMap=lock", &hash, "charon.lock.keystoresSecret=keys"],
+        &["charon.lock.existingConfigMap and charon.lock.hash", "only one"],
+    );
+    assert_refused(&[&operator, &hash], &["charon.lock.keystoresSecret is required"]);
+    assert_refused(
+        &[&operator, "charon.lock.keystoresSecret=keys"],
+        &["charon.lock.existingConfigMap or charon.lock.hash"],
+    );
+    assert_refused(&[&operator, "charon.lock.hash=0x1234", "charon.lock.keystoresSecret=keys"], &["hash"]);
+}
+
+#[test]
+fn an_existing_lock_from_a_configmap_or_a_hash_reaches_the_sidecar_with_the_key_shares() {
+    let operator = format!("charon.operatorAddress={OPERATOR}");
+    let hash = format!("0x{}", "ab".repeat(32));
+    for (lock, env) in [
+        (
+            "charon.lock.existingConfigMap=old-lock".to_string(),
+            json!({"name": "DV_LOCK_FILE", "value": "/existing-lock/cluster-lock.json"}),
+        ),
+        (format!("charon.lock.hash={hash}"), json!({"name": "DV_LOCK_HASH", "value": hash})),
+    ] {
+        let objects = render("helm4", &[&operator, &lock, "charon.lock.keystoresSecret=old-keys"]);
+        let pod = &find(&objects, "StatefulSet", "my-dv")["spec"]["template"]["spec"];
+        let dkg = containers(pod).into_iter().find(|c| c["name"] == "dkg").unwrap().clone();
+        let variables = dkg["env"].as_array().unwrap();
+        assert!(variables.contains(&env), "{lock}: {variables:?}");
+        assert!(variables.contains(&json!({"name": "DV_KEYS_DIR", "value": "/existing-keys"})));
+        let keys = pod["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "existing-keys").unwrap();
+        assert_eq!(keys["secret"], json!({"secretName": "old-keys", "defaultMode": 256}));
+        let has_lock_volume = pod["volumes"].as_array().unwrap().iter().any(|v| v["name"] == "existing-lock");
+        assert_eq!(has_lock_volume, lock.contains("existingConfigMap"));
+    }
 }
 
 /// Creates every rendered object for real in a fresh namespace that
@@ -232,6 +268,8 @@ async fn every_rendering_is_accepted_by_the_api_server_and_its_pods_pass_restric
             &format!("charon.operatorAddress={OPERATOR}"),
             "charon.enr.existingSecret=my-key",
             "charon.beaconNodeHeaders.secretName=bn-auth",
+            "charon.lock.existingConfigMap=old-lock",
+            "charon.lock.keystoresSecret=old-keys",
         ],
     );
     admit_under_restricted("chart-existing-secret", &supplied).await;

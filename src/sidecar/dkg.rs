@@ -18,6 +18,7 @@
 
 use std::{
     fs,
+    io::Write as _,
     os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
     process::Stdio,
@@ -80,6 +81,24 @@ pub struct DkgConfig {
     pub namespace: Option<String>,
     /// This pod's name, for Kubernetes Events.
     pub pod_name: Option<String>,
+    /// A cluster formed elsewhere to adopt instead of running a DKG.
+    pub existing: Option<ExistingCluster>,
+}
+
+/// A cluster whose DKG ran elsewhere: its lock and this node's key shares.
+#[derive(Debug, Clone)]
+pub struct ExistingCluster {
+    pub lock: LockSource,
+    /// Holds `keystore-N.json` and `keystore-N.txt` (e.g. a mounted Secret).
+    pub keys_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub enum LockSource {
+    /// A lock file, e.g. from a mounted ConfigMap.
+    File(PathBuf),
+    /// A lock the Obol API holds, by its lock hash.
+    Hash(String),
 }
 
 /// Why the sidecar stopped without a result.
@@ -143,6 +162,15 @@ async fn form(
     finish_interrupted_attempt(config, &enr)?;
     if cluster_dir.exists() {
         let lock = check_existing_cluster(&cluster_dir, enr.text())?;
+        reporter.update(|s| {
+            s.phase = Phase::Done;
+            s.lock_hash = Some(lock);
+        });
+        return Ok(());
+    }
+
+    if let Some(existing) = &config.existing {
+        let lock = adopt_existing_cluster(config, existing, enr.text()).await?;
         reporter.update(|s| {
             s.phase = Phase::Done;
             s.lock_hash = Some(lock);
@@ -619,6 +647,65 @@ async fn stop_child(child: &mut tokio::process::Child) {
 fn charon_log_message(line: &str) -> Option<(String, String)> {
     let value: Value = serde_json::from_str(line).ok()?;
     Some((value["level"].as_str()?.to_string(), value["msg"].as_str()?.to_string()))
+}
+
+/// Puts a cluster formed elsewhere in place the way a DKG result is: copied
+/// into the scratch directory, checked (the lock verifies, names our ENR and
+/// has a key share per validator), then renamed to `cluster/` with its
+/// completion marker. The sources are only read.
+async fn adopt_existing_cluster(
+    config: &DkgConfig,
+    existing: &ExistingCluster,
+    our_enr: &str,
+) -> anyhow::Result<String> {
+    let lock: Value = match &existing.lock {
+        LockSource::File(path) => {
+            serde_json::from_slice(&fs::read(path).with_context(|| format!("reading {}", path.display()))?)
+                .with_context(|| format!("{} is not a JSON cluster lock", path.display()))?
+        }
+        LockSource::Hash(hash) => {
+            let api = ObolApi::new(config.api.clone());
+            let lock = api
+                .lock_by_hash(hash)
+                .await
+                .with_context(|| format!("fetching lock {hash} from {}", config.api.base_url))?
+                .with_context(|| format!("the Obol API has no lock {hash}: check charon.lock.hash"))?;
+            if !lock["lock_hash"].as_str().is_some_and(|h| h.eq_ignore_ascii_case(hash)) {
+                bail!("the Obol API answered lock {hash} with a lock whose lock_hash is {}", lock["lock_hash"]);
+            }
+            lock
+        }
+    };
+    let scratch = config.data_dir.join(ATTEMPT_DIR);
+    fs::create_dir_all(scratch.join(KEYS_DIR))?;
+    status::write_atomically(&scratch.join(LOCK_FILE), serde_json::to_vec_pretty(&lock)?.as_slice())?;
+    let validators = lock["distributed_validators"].as_array().map_or(0, Vec::len);
+    for i in 0..validators {
+        for extension in ["json", "txt"] {
+            let name = format!("keystore-{i}.{extension}");
+            let from = existing.keys_dir.join(&name);
+            let bytes = fs::read(&from).with_context(|| format!("reading this node's key share {}", from.display()))?;
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(scratch.join(KEYS_DIR).join(&name))?
+                .write_all(&bytes)?;
+        }
+    }
+    let definition = Definition::from_value(lock["cluster_definition"].clone())
+        .map_err(|e| anyhow::anyhow!("the lock's cluster_definition: {e}"))?;
+    match judge_outputs(&scratch, our_enr, &definition) {
+        Ok(lock_hash) => {
+            tracing::info!(%lock_hash, "adopting a cluster formed elsewhere; no DKG runs");
+            move_into_place(config, &scratch, &lock_hash, 0)?;
+            Ok(lock_hash)
+        }
+        Err(problem) => {
+            fs::remove_dir_all(&scratch).context("removing the rejected copy")?;
+            bail!("the existing cluster cannot be used: {problem}")
+        }
+    }
 }
 
 /// Copies the key into the scratch directory with mode 0600, never

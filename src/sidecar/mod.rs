@@ -161,6 +161,15 @@ struct DkgArgs {
     /// This pod's name, to record Kubernetes Events on it.
     #[arg(long, env = "DV_POD_NAME")]
     pod_name: Option<String>,
+    /// Adopt the cluster in this lock file (formed elsewhere) instead of running a DKG.
+    #[arg(long, env = "DV_LOCK_FILE", conflicts_with = "lock_hash", requires = "keys_dir")]
+    lock_file: Option<PathBuf>,
+    /// Adopt the cluster whose lock the Obol API holds under this hash.
+    #[arg(long, env = "DV_LOCK_HASH", requires = "keys_dir")]
+    lock_hash: Option<String>,
+    /// This node's key shares (keystore-N.json/.txt) for --lock-file or --lock-hash.
+    #[arg(long, env = "DV_KEYS_DIR")]
+    keys_dir: Option<PathBuf>,
 }
 
 impl DkgArgs {
@@ -204,6 +213,15 @@ impl DkgArgs {
             status_configmap: self.status_configmap,
             namespace: self.namespace,
             pod_name: self.pod_name,
+            existing: match (self.lock_file, self.lock_hash.filter(|h| !h.is_empty()), self.keys_dir) {
+                (Some(path), _, Some(keys_dir)) => {
+                    Some(dkg::ExistingCluster { lock: dkg::LockSource::File(path), keys_dir })
+                }
+                (None, Some(hash), Some(keys_dir)) => {
+                    Some(dkg::ExistingCluster { lock: dkg::LockSource::Hash(hash), keys_dir })
+                }
+                _ => None,
+            },
         })
     }
 }

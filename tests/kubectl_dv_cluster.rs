@@ -75,6 +75,14 @@ async fn install_enr_and_status_follow_a_release_from_helm_to_the_sidecars_statu
     let shown = stdout_json(&plugin(&["enr", "--json", "-n", "plugin", "--release", "my-dv"]));
     assert_matches("enr.v1", &shown);
     assert_eq!(shown["enr"], enr.as_str());
+    let with_qr = plugin(&["enr", "--qr", "-n", "plugin", "--release", "my-dv"]);
+    let text = String::from_utf8(with_qr.stdout).unwrap();
+    assert!(text.starts_with(&enr) && text.contains('█'), "the ENR, then its QR code:\n{text}");
+
+    // The bed has no kubelet: the pod exists but no container ever ran.
+    let logs = plugin(&["logs", "-n", "plugin", "--release", "my-dv"]);
+    assert_eq!(logs.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&logs.stderr).contains("pod my-dv-0"), "{logs:?}");
 
     // The sidecar, as the pod's init container runs it, with no invite yet.
     let work = tempfile::tempdir().unwrap();

@@ -359,6 +359,15 @@ fn logs(target: &ReleaseTarget, container: &str, follow: bool, tail: Option<i64>
     let container = container.to_string();
     let outcome = with_cluster(target, |client, names| async move {
         let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client, &names.namespace);
+        let pod = pods.get(&names.pod()).await.map_err(|e| format!("pod {}: {e}", names.pod()))?;
+        let health = release::pod_health(&pod);
+        let Some(state) = health.containers.iter().find(|c| c.name == container) else {
+            let known: Vec<&str> = health.containers.iter().map(|c| c.name.as_str()).collect();
+            return Err(format!("pod {} has no container {container:?}; it has {}", names.pod(), known.join(", ")));
+        };
+        if state.state == "not started" || state.state.starts_with("waiting") {
+            return Err(format!("container {container} of pod {} has no log yet: {}", names.pod(), state.state));
+        }
         let params =
             kube::api::LogParams { container: Some(container), follow, tail_lines: tail, ..Default::default() };
         let stream = pods.log_stream(&names.pod(), &params).await.map_err(|e| format!("pod {}: {e}", names.pod()))?;

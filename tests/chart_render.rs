@@ -273,6 +273,40 @@ async fn every_rendering_is_accepted_by_the_api_server_and_its_pods_pass_restric
         ],
     );
     admit_under_restricted("chart-existing-secret", &supplied).await;
+    let key = format!("charon.enr.privateKey={}", "1f".repeat(32));
+    admit_under_restricted(
+        "chart-supplied-key",
+        &render("helm4", &[&format!("charon.operatorAddress={OPERATOR}"), &key]),
+    )
+    .await;
+}
+
+#[test]
+fn a_key_supplied_at_install_reaches_only_the_enr_job_through_a_transient_hook_secret() {
+    let key = "1f".repeat(32);
+    let objects =
+        render("helm4", &[&format!("charon.operatorAddress={OPERATOR}"), &format!("charon.enr.privateKey={key}")]);
+    let carrier = find(&objects, "Secret", "my-dv-enr-key-supplied");
+    assert_eq!(carrier["stringData"]["charon-enr-private-key"], key.as_str());
+    assert_eq!(carrier["metadata"]["annotations"]["helm.sh/hook"], "pre-install,pre-upgrade");
+    assert!(
+        carrier["metadata"]["annotations"]["helm.sh/hook-delete-policy"].as_str().unwrap().contains("hook-succeeded")
+    );
+    let job = &find(&objects, "Job", "my-dv-enr")["spec"]["template"]["spec"];
+    let args = job["containers"][0]["args"].as_array().unwrap();
+    assert!(args.contains(&json!("--create")) && args.contains(&json!("--key-file=/supplied/charon-enr-private-key")));
+    assert_eq!(job["volumes"][0]["secret"]["secretName"], "my-dv-enr-key-supplied");
+    let pod = serde_json::to_string(&find(&objects, "StatefulSet", "my-dv")).unwrap();
+    assert!(!pod.contains(&key), "the supplied key reaches the ENR Job only");
+    let others = objects.iter().filter(|o| o["kind"] != "Secret").map(|o| serde_json::to_string(o).unwrap());
+    assert!(others.into_iter().all(|text| !text.contains(&key)), "the key is in no object but its Secret");
+
+    let operator = format!("charon.operatorAddress={OPERATOR}");
+    assert_refused(
+        &[&operator, &format!("charon.enr.privateKey={key}"), "charon.enr.existingSecret=mine"],
+        &["charon.enr.privateKey and charon.enr.existingSecret", "only one"],
+    );
+    assert_refused(&[&operator, &format!("charon.enr.privateKey={}", "1F".repeat(32))], &["privateKey"]);
 }
 
 /// Asks the API server whether `user` may do `verb` on `resource` (named `name`).

@@ -168,3 +168,43 @@ async fn a_corrupt_secret_is_reported_and_left_untouched() {
     let after = secrets_in(namespace).await;
     assert_eq!(after[0].data.as_ref().unwrap()["charon-enr-private-key"].0, b"not-a-key");
 }
+
+#[tokio::test]
+async fn a_supplied_key_becomes_the_secret_and_never_replaces_another_key() {
+    let namespace = "enr-supplied-at-install";
+    namespace_with_enr_job_account(namespace).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = bed().kubeconfig_for_service_account(namespace, "enr-job", &dir.path().join("kubeconfig")).await;
+    let supplied = EnrPrivateKey::generate().unwrap();
+    let key_file = dir.path().join("supplied-key");
+    supplied.save_new(&key_file).unwrap();
+    let run_with = |key_file: std::path::PathBuf| {
+        let kubeconfig = kubeconfig.clone();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
+                .env("KUBECONFIG", kubeconfig)
+                .args(["enr", "--namespace", namespace, "--secret-name", SECRET, "--create", "--release", "my-dv"])
+                .arg(format!("--key-file={}", key_file.display()))
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+
+    let first = run_with(key_file.clone()).await;
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(stdout(&first), supplied.record().text(), "the Secret holds the supplied key");
+    let again = run_with(key_file).await;
+    assert!(again.status.success(), "the same key again is fine: {}", String::from_utf8_lossy(&again.stderr));
+
+    let other = EnrPrivateKey::generate().unwrap();
+    let other_file = dir.path().join("other-key");
+    other.save_new(&other_file).unwrap();
+    let before = secrets_in(namespace).await;
+    let conflict = run_with(other_file).await;
+    assert!(!conflict.status.success());
+    let logs = String::from_utf8_lossy(&conflict.stderr);
+    assert!(logs.contains("already holds another ENR key") && logs.contains("charon.enr.privateKey"), "{logs}");
+    assert!(!logs.contains(other.to_charon_hex().as_str()), "the supplied key reached a log line");
+    assert_eq!(secrets_in(namespace).await[0].data, before[0].data, "the existing key is untouched");
+}

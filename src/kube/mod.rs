@@ -33,6 +33,12 @@ pub enum EnrSecretError {
          used in a cluster must never be replaced)"
     )]
     Corrupt { namespace: String, name: String, reason: String },
+    #[error(
+        "Secret {namespace}/{name} already holds another ENR key ({existing}); the key supplied in \
+         charon.enr.privateKey ({supplied}) was not used and nothing was changed. Remove charon.enr.privateKey to keep \
+         the existing key; a key that was used in a cluster must never be replaced"
+    )]
+    SuppliedKeyConflicts { namespace: String, name: String, existing: String, supplied: String },
     #[error("Kubernetes API: {0}")]
     Api(#[from] kube::Error),
     #[error(transparent)]
@@ -40,10 +46,12 @@ pub enum EnrSecretError {
 }
 
 /// How the ENR Job treats a missing Secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WhenMissing {
     /// Generate a key and create the Secret (the chart's default mode).
     Create,
+    /// Create the Secret with the key the operator supplied at install. An
+    /// existing Secret with another key is an error, never replaced.
+    CreateWith(EnrPrivateKey),
     /// The operator supplied the Secret: its absence is an error.
     Fail,
 }
@@ -60,13 +68,27 @@ pub async fn ensure_enr_secret(
     labels: BTreeMap<String, String>,
 ) -> Result<EnrRecord, EnrSecretError> {
     let secrets: Api<Secret> = Api::namespaced(client, namespace);
+    let supplied = match &when_missing {
+        WhenMissing::CreateWith(key) => Some(key.record()),
+        _ => None,
+    };
+    let agrees = |record: EnrRecord| match &supplied {
+        Some(wanted) if wanted.text() != record.text() => Err(EnrSecretError::SuppliedKeyConflicts {
+            namespace: namespace.into(),
+            name: name.into(),
+            existing: record.text().into(),
+            supplied: wanted.text().into(),
+        }),
+        _ => Ok(record),
+    };
     if let Some(existing) = secrets.get_opt(name).await? {
-        return read_key(&existing, namespace, name);
+        return agrees(read_key(&existing, namespace, name)?);
     }
-    if when_missing == WhenMissing::Fail {
-        return Err(EnrSecretError::Missing { namespace: namespace.into(), name: name.into() });
-    }
-    let key = EnrPrivateKey::generate()?;
+    let key = match when_missing {
+        WhenMissing::Fail => return Err(EnrSecretError::Missing { namespace: namespace.into(), name: name.into() }),
+        WhenMissing::Create => EnrPrivateKey::generate()?,
+        WhenMissing::CreateWith(key) => key,
+    };
     let record = key.record();
     let secret = Secret {
         metadata: ObjectMeta {
@@ -96,7 +118,7 @@ pub async fn ensure_enr_secret(
         Err(kube::Error::Api(response)) if response.code == 409 => {
             tracing::info!(namespace, name, "another process created the ENR Secret first; using its key");
             let winner = secrets.get(name).await?;
-            read_key(&winner, namespace, name)
+            agrees(read_key(&winner, namespace, name)?)
         }
         Err(error) => Err(error.into()),
     }

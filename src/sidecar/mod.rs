@@ -45,6 +45,10 @@ enum Command {
         /// The Helm release, for the Secret's labels.
         #[arg(long, env = "DV_RELEASE", default_value = "dv-pod")]
         release: String,
+        /// Create the Secret with this key (charon-enr-private-key format)
+        /// instead of a new one; an existing Secret with another key is an error.
+        #[arg(long, env = "DV_SUPPLIED_KEY_FILE", requires = "create")]
+        key_file: Option<PathBuf>,
     },
     /// Lay out the DKG's key shares the way a validator client reads them
     /// (adds missing keys, keeps existing ones, never touches anything else).
@@ -240,10 +244,17 @@ pub fn run(cli: Cli) -> ExitCode {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Enr { secret_name, namespace, create, release } => {
+        Command::Enr { secret_name, namespace, create, release, key_file } => {
             let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
             let namespace = namespace.unwrap_or_else(|| client.default_namespace().to_string());
-            let when_missing = if create { crate::kube::WhenMissing::Create } else { crate::kube::WhenMissing::Fail };
+            let when_missing = match (create, key_file) {
+                (true, Some(path)) => crate::kube::WhenMissing::CreateWith(
+                    crate::enr::EnrPrivateKey::load(&path)
+                        .with_context(|| format!("the supplied ENR key {} (charon.enr.privateKey)", path.display()))?,
+                ),
+                (true, None) => crate::kube::WhenMissing::Create,
+                (false, _) => crate::kube::WhenMissing::Fail,
+            };
             let labels = crate::kube::release_labels(&release, "enr-key");
             let record = crate::kube::ensure_enr_secret(client, &namespace, &secret_name, when_missing, labels).await?;
             println!("{record}");

@@ -56,5 +56,6 @@ fn a_missing_charon_binary_is_named_with_how_to_fix_it() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/charon"), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nonexistent/charon") && stderr.contains("pass --charon"), "{stderr}");
 }

@@ -12,12 +12,7 @@ fn milestone(view: &DemoView) -> String {
 }
 
 fn text_line(view: &DemoView) -> String {
-    let phases: Vec<String> = view
-        .sidecars
-        .iter()
-        .map(|p| p.map(|p| serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_string))).flatten())
-        .map(|p| p.unwrap_or_else(|| "starting".into()))
-        .collect();
+    let phases: Vec<&str> = view.sidecars.iter().map(|p| p.map_or("starting", crate::status::Phase::name)).collect();
     format!(
         "[{:>5.1}s] {:?}: sidecars {} | healthy nodes {}/4",
         view.elapsed_seconds,

@@ -301,8 +301,7 @@ fn print_status_text(view: &ReleaseView) {
     println!("release {} in namespace {}", view.release, view.namespace);
     match &view.status {
         Some(status) => {
-            let phase = serde_json::to_value(status.phase).ok().and_then(|v| v.as_str().map(str::to_string));
-            println!("  phase      {} (since {})", phase.unwrap_or_default(), status.phase_since);
+            println!("  phase      {} (since {})", status.phase.name(), status.phase_since);
             println!("  polls      {} (last {})", status.polls, status.last_poll_at.as_deref().unwrap_or("-"));
             if let Some(invite) = &status.invite {
                 println!(

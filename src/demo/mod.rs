@@ -340,7 +340,11 @@ fn on_path(name: &str) -> Option<PathBuf> {
 pub fn find_or_build_charon(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     if let Some(path) = explicit.or_else(|| std::env::var_os("DV_CHARON").map(PathBuf::from)) {
         if !path.is_file() {
-            bail!("charon binary {} does not exist", path.display());
+            bail!(
+                "charon binary {} does not exist: pass --charon with the path of a charon v1.10 binary, or unset \
+                 DV_CHARON to use the test bed's",
+                path.display()
+            );
         }
         return Ok(path);
     }

@@ -212,17 +212,16 @@ impl StatusPublisher {
         if self.last_phase != Some(status.phase) {
             self.last_phase = Some(status.phase);
             if let Some((recorder, reference)) = &self.events {
-                let phase = serde_json::to_value(status.phase).ok().and_then(|v| v.as_str().map(str::to_string));
                 let event = kube::runtime::events::Event {
                     type_: if status.phase == crate::status::Phase::DkgFailed {
                         kube::runtime::events::EventType::Warning
                     } else {
                         kube::runtime::events::EventType::Normal
                     },
-                    reason: pascal_case(phase.as_deref().unwrap_or("unknown")),
+                    reason: pascal_case(status.phase.name()),
                     note: Some(match &status.error {
                         Some(failure) => failure.reason.chars().take(1000).collect(),
-                        None => format!("formation phase: {}", phase.unwrap_or_default()),
+                        None => format!("formation phase: {}", status.phase.name()),
                     }),
                     action: "Formation".into(),
                     secondary: None,

@@ -63,16 +63,8 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn set_phase(&self, phase: Phase) {
-        for candidate in [
-            Phase::KeyReady,
-            Phase::WaitingForInvite,
-            Phase::AwaitingOurSignature,
-            Phase::WaitingForSignatures,
-            Phase::DkgRunning,
-            Phase::DkgFailed,
-            Phase::Done,
-        ] {
-            let label = PhaseLabel { phase: phase_name(candidate) };
+        for candidate in Phase::ALL {
+            let label = PhaseLabel { phase: candidate.name().to_string() };
             self.phase.get_or_create(&label).set(i64::from(candidate == phase));
         }
     }
@@ -122,8 +114,4 @@ impl Metrics {
         tokio::spawn(async move { axum::serve(listener, app).await });
         Ok(bound)
     }
-}
-
-fn phase_name(phase: Phase) -> String {
-    serde_json::to_value(phase).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }

@@ -36,6 +36,31 @@ pub enum Phase {
     Done,
 }
 
+impl Phase {
+    pub const ALL: [Phase; 7] = [
+        Phase::KeyReady,
+        Phase::WaitingForInvite,
+        Phase::AwaitingOurSignature,
+        Phase::WaitingForSignatures,
+        Phase::DkgRunning,
+        Phase::DkgFailed,
+        Phase::Done,
+    ];
+
+    /// The phase as the contract spells it (`waiting_for_invite`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::KeyReady => "key_ready",
+            Phase::WaitingForInvite => "waiting_for_invite",
+            Phase::AwaitingOurSignature => "awaiting_our_signature",
+            Phase::WaitingForSignatures => "waiting_for_signatures",
+            Phase::DkgRunning => "dkg_running",
+            Phase::DkgFailed => "dkg_failed",
+            Phase::Done => "done",
+        }
+    }
+}
+
 /// Signature progress of the definition we are joining.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invite {
@@ -186,4 +211,16 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub fn read_file(path: &Path) -> std::io::Result<Status> {
     let text = std::fs::read(path)?;
     serde_json::from_slice(&text).map_err(std::io::Error::other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_phase_name_is_its_json_spelling() {
+        for phase in Phase::ALL {
+            assert_eq!(serde_json::to_value(phase).unwrap(), phase.name());
+        }
+    }
 }

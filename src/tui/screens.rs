@@ -375,10 +375,7 @@ fn detail_lines(status: &Status, app: &App, theme: &Theme) -> Vec<Line<'static>>
             .iter()
             .enumerate()
             .skip(1)
-            .map(|(i, phase)| {
-                let phase = phase.map(|p| serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_string)));
-                format!("operator-{}: {}", i + 1, phase.flatten().unwrap_or_else(|| "starting".into()))
-            })
+            .map(|(i, phase)| format!("operator-{}: {}", i + 1, phase.map_or("starting", Phase::name)))
             .collect();
         lines.push(Line::styled(format!("Other sidecars  {}", others.join("  ")), theme.dim()));
     }

@@ -195,9 +195,7 @@ impl Formation {
 }
 
 pub fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
+    dv_pod::demo::process::tail(path, 30)
 }
 
 impl Formation {

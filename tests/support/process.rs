@@ -2,7 +2,6 @@
 //! with `PR_SET_PDEATHSIG` in case the test binary itself dies.
 
 use std::{
-    net::TcpListener,
     os::unix::process::CommandExt,
     path::Path,
     process::{Child, Command, Stdio},
@@ -56,7 +55,7 @@ pub fn spawn(name: &str, mut command: Command, log: &Path) -> Spawned {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    dv_pod::demo::process::free_port().unwrap()
 }
 
 /// Polls `url` until it answers 200, up to `timeout`.

@@ -41,7 +41,7 @@ pub struct DemoOptions {
     pub work_dir: PathBuf,
     /// When the Launchpad creates the cluster, after the start.
     pub invite_after: Duration,
-    /// Over how long the operators sign, ours first, the last at its end.
+    /// Over how long the operators sign; the last signs at its end.
     pub signing_window: Duration,
 }
 
@@ -202,15 +202,25 @@ async fn drive(
     }
     current.stage = Stage::Forming;
 
-    let mut invited = false;
+    let mut invite: Option<(String, Instant)> = None;
+    let mut we_signed = false;
     let mut last_probe = Instant::now() - Duration::from_secs(1);
     loop {
         if started.elapsed() > DEADLINE {
             bail!("the demo did not reach four healthy nodes within {}", humantime::format_duration(DEADLINE));
         }
-        if !invited && started.elapsed() >= options.invite_after {
-            invite(&simulator, &nodes, options.signing_window)?;
-            invited = true;
+        if invite.is_none() && started.elapsed() >= options.invite_after {
+            invite = Some((create_cluster(&simulator, &nodes, options.signing_window)?, Instant::now()));
+        }
+        // Like an operator at the Launchpad, we sign once our node has told
+        // us it waits for our signature, and not before a sixth of the window.
+        if let Some((config_hash, invited_at)) = &invite
+            && !we_signed
+            && current.ours.as_ref().is_some_and(|s| s.phase == Phase::AwaitingOurSignature)
+            && invited_at.elapsed() >= options.signing_window / 6
+        {
+            simulator.sign(config_hash, 0)?;
+            we_signed = true;
         }
         for (i, node) in nodes.iter_mut().enumerate() {
             let snapshot = status::read_file(&node.status_file).ok();
@@ -267,29 +277,33 @@ async fn drive(
     }
 }
 
-/// The Launchpad creates the cluster; we sign first (as an operator would
-/// after pasting the ENR), the other three spread over the signing window.
-fn invite(simulator: &Simulator, nodes: &[Node], window: Duration) -> anyhow::Result<()> {
+/// The Launchpad creates the cluster and returns its config hash. Our
+/// operator (node 0) signs from the demo loop; the other three sign at a
+/// third, two thirds and the end of the signing window.
+fn create_cluster(simulator: &Simulator, nodes: &[Node], window: Duration) -> anyhow::Result<String> {
     let operators = nodes
         .iter()
         .enumerate()
         .map(|(i, node)| {
-            let fraction = [1.0 / 6.0, 1.0 / 3.0, 2.0 / 3.0, 1.0][i];
+            let sign = match i {
+                0 => SignAt::Manual,
+                _ => SignAt::AfterSeconds(window.as_secs_f64() * [1.0 / 3.0, 2.0 / 3.0, 1.0][i - 1]),
+            };
             Ok(OperatorPlan {
                 enr: Some(EnrPrivateKey::load(&node.key_file)?.record().text().to_string()),
                 eth_private_key: Some(hex::encode(node.eth_key.to_bytes())),
-                sign: SignAt::AfterSeconds(window.as_secs_f64() * fraction),
+                sign,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    simulator.create(ClusterPlan {
+    let created = simulator.create(ClusterPlan {
         name: "dv-pod demo".into(),
         network: Network::Hoodi,
         num_validators: 1,
         threshold: None,
         operators,
     })?;
-    Ok(())
+    Ok(created.config_hash)
 }
 
 fn charon_run(options: &DemoOptions, node: &Node, relay_url: &str, monitoring: u16) -> anyhow::Result<Command> {

@@ -8,6 +8,7 @@ pub mod definition;
 pub mod demo;
 pub mod enr;
 pub mod health;
+pub mod keystore;
 pub mod kube;
 pub mod logging;
 pub mod obol_api;

@@ -89,8 +89,11 @@ fn every_validator_client_renders_one_single_replica_statefulset_behind_its_gove
             let dv_mode = if client == "teku" { "--Xobol-dvt-integration-enabled=true" } else { "--distributed" };
             assert!(args.iter().any(|a| a == dv_mode), "{client} runs without DV mode: {args:?}");
             let import = containers(pod).into_iter().find(|c| c["name"] == "import-keys").unwrap();
+            let env = import["env"].as_array().unwrap();
+            assert!(env.iter().any(|e| e["name"] == "DV_VC_TYPE" && e["value"] == client));
             assert!(
-                import["env"].as_array().unwrap().iter().any(|e| e["name"] == "DV_VC_TYPE" && e["value"] == client)
+                env.iter().any(|e| e["name"] == "DV_VC_BINDING_DIR" && e["value"] == "/charon-data"),
+                "{client}: import-keys runs without the VC volume binding check"
             );
         }
     }

@@ -1,12 +1,14 @@
 //! `dv-sidecar import-keys` on key shares made by the real `charon create
-//! cluster`: each client's layout, a second run that changes nothing, and a
-//! new key added beside the existing ones without touching other files.
+//! cluster`: each client's layout, a second run that changes nothing, a new
+//! key added beside the existing ones without touching other files, and the
+//! Prysm wallet opened by the real Prysm validator client.
 
 mod support;
 
 use std::{
     collections::BTreeMap,
     fs,
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     process::Command,
 };
@@ -26,14 +28,18 @@ fn charon_key_shares(work: &Path) -> PathBuf {
     work.join("cluster/node0/validator_keys")
 }
 
-fn import(client: &str, from: &Path, to: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
+fn try_import(client: &str, from: &Path, to: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
         .args(["import-keys", "--client", client, "--from"])
         .arg(from)
         .arg("--to")
         .arg(to)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn import(client: &str, from: &Path, to: &Path) {
+    let out = try_import(client, from, to);
     assert!(out.status.success(), "import-keys {client}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -74,7 +80,6 @@ fn expected_files(client: &str, pk: &str) -> Vec<String> {
     match client {
         "lighthouse" => vec![format!("validators/{pk}/voting-keystore.json"), format!("validators/{pk}/password.txt")],
         "teku" => vec![format!("keys/{pk}.json"), format!("passwords/{pk}.txt")],
-        "prysm" => vec![format!("prysm-import/{pk}/keystore.json"), format!("prysm-import/{pk}/password.txt")],
         "nimbus" => vec![format!("validators/{pk}/keystore.json"), format!("secrets/{pk}")],
         "lodestar" => vec![format!("keystores/{pk}/voting-keystore.json"), format!("secrets/{pk}")],
         _ => unreachable!(),
@@ -82,12 +87,12 @@ fn expected_files(client: &str, pk: &str) -> Vec<String> {
 }
 
 #[test]
-fn each_client_gets_its_layout_and_a_second_run_changes_nothing() {
+fn each_file_based_client_gets_its_layout_and_a_second_run_changes_nothing() {
     let work = tempfile::tempdir().unwrap();
     let shares = charon_key_shares(work.path());
     let keys = pubkeys(&shares);
     assert_eq!(keys.len(), 3);
-    for client in ["lighthouse", "teku", "prysm", "nimbus", "lodestar"] {
+    for client in ["lighthouse", "teku", "nimbus", "lodestar"] {
         let vc = work.path().join(client);
         import(client, &shares, &vc);
         let files = snapshot(&vc);
@@ -121,15 +126,7 @@ fn pubkeys_of(keystore: &Path) -> String {
 fn a_new_key_is_added_and_existing_files_and_the_slashing_database_are_untouched() {
     let work = tempfile::tempdir().unwrap();
     let shares = charon_key_shares(work.path());
-    let first_two = work.path().join("first-two");
-    fs::create_dir_all(&first_two).unwrap();
-    // `--insecure-keys` names them keystore-insecure-N.
-    for i in 0..2 {
-        for ext in ["json", "txt"] {
-            let name = format!("keystore-insecure-{i}.{ext}");
-            fs::copy(shares.join(&name), first_two.join(&name)).unwrap();
-        }
-    }
+    let first_two = first_two_shares(&shares, work.path());
     let vc = work.path().join("lighthouse");
     import("lighthouse", &first_two, &vc);
     let slashing_db = vc.join("validators/slashing_protection.sqlite");
@@ -150,4 +147,121 @@ fn a_new_key_is_added_and_existing_files_and_the_slashing_database_are_untouched
     assert!(fs::read_to_string(&definitions).unwrap().starts_with(&edited), "existing definitions were rewritten");
     assert_eq!(after.len(), before.len() + 2, "one new keystore and its password");
     assert_eq!(fs::read(&slashing_db).unwrap(), b"slashing protection records");
+}
+
+/// The public keys Prysm's own `accounts list` finds in the wallet.
+fn prysm_lists(vc: &Path) -> Vec<String> {
+    let home = tempfile::tempdir().unwrap();
+    let wallet = vc.join("prysm-wallet");
+    let out = Command::new(bin("prysm-validator"))
+        .args(["accounts", "list", "--accept-terms-of-use"])
+        .arg(format!("--wallet-dir={}", wallet.display()))
+        .arg(format!("--wallet-password-file={}", wallet.join("password.txt").display()))
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "prysm accounts list: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let mut keys: Vec<String> = stdout
+        .split_whitespace()
+        .filter(|word| word.len() == 98 && word.starts_with("0x"))
+        .map(str::to_string)
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn first_two_shares(shares: &Path, work: &Path) -> PathBuf {
+    let first_two = work.join("first-two");
+    fs::create_dir_all(&first_two).unwrap();
+    // `--insecure-keys` names them keystore-insecure-N.
+    for i in 0..2 {
+        for ext in ["json", "txt"] {
+            let name = format!("keystore-insecure-{i}.{ext}");
+            fs::copy(shares.join(&name), first_two.join(&name)).unwrap();
+        }
+    }
+    first_two
+}
+
+#[test]
+fn prysm_opens_the_wallet_the_sidecar_writes_and_finds_every_key_share() {
+    let work = tempfile::tempdir().unwrap();
+    let shares = charon_key_shares(work.path());
+    let vc = work.path().join("prysm");
+
+    import("prysm", &first_two_shares(&shares, work.path()), &vc);
+    let all = pubkeys(&shares);
+    let listed = prysm_lists(&vc);
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|pk| all.contains(pk)), "{listed:?} not among {all:?}");
+    let password = fs::read(vc.join("prysm-wallet/password.txt")).unwrap();
+    let mode = fs::metadata(vc.join("prysm-wallet/password.txt")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    import("prysm", &shares, &vc);
+    assert_eq!(prysm_lists(&vc), all, "the third share is added to the two already there");
+    assert_eq!(fs::read(vc.join("prysm-wallet/password.txt")).unwrap(), password, "the wallet password is kept");
+
+    let before = snapshot(&vc);
+    import("prysm", &shares, &vc);
+    assert_eq!(snapshot(&vc), before, "a second run with nothing new changes nothing");
+}
+
+#[test]
+fn a_prysm_wallet_whose_password_file_is_gone_or_wrong_is_left_untouched_with_the_fix_named() {
+    let work = tempfile::tempdir().unwrap();
+    let shares = charon_key_shares(work.path());
+    let vc = work.path().join("prysm");
+    import("prysm", &first_two_shares(&shares, work.path()), &vc);
+    let password_file = vc.join("prysm-wallet/password.txt");
+
+    fs::write(&password_file, "not the wallet password").unwrap();
+    let before = snapshot(&vc);
+    let out = try_import("prysm", &shares, &vc);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("restore the password file"), "{stderr}");
+    assert_eq!(snapshot(&vc), before, "a wallet that cannot be opened is not touched");
+
+    fs::remove_file(&password_file).unwrap();
+    let before = snapshot(&vc);
+    let out = try_import("prysm", &shares, &vc);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("password.txt is missing") && stderr.contains("restore the password file"), "{stderr}");
+    assert_eq!(snapshot(&vc), before, "no new password replaces the lost one");
+}
+
+#[test]
+fn keys_are_not_laid_out_on_a_replaced_vc_volume_or_for_a_switched_client() {
+    let work = tempfile::tempdir().unwrap();
+    let shares = charon_key_shares(work.path());
+    let charon_volume = work.path().join("charon-data");
+    let import_bound = |client: &str, vc: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
+            .args(["import-keys", "--client", client, "--from"])
+            .arg(&shares)
+            .arg("--to")
+            .arg(vc)
+            .arg("--binding-dir")
+            .arg(&charon_volume)
+            .output()
+            .unwrap()
+    };
+    let vc = work.path().join("vc-data");
+    assert!(import_bound("lighthouse", &vc).status.success());
+    assert!(import_bound("lighthouse", &vc).status.success(), "the same volume and client import again");
+
+    let out = import_bound("teku", &vc);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("EIP-3076"), "{stderr}");
+    assert!(!vc.join("keys").exists(), "nothing is laid out for the switched client");
+
+    let replaced = work.path().join("new-vc-data");
+    let out = import_bound("lighthouse", &replaced);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a new, empty VC volume in front of used keys is refused");
+    assert!(stderr.contains("Restore the original volume") && stderr.contains("vc-binding.json"), "{stderr}");
+    assert!(!replaced.join("validators").exists());
 }

@@ -49,12 +49,14 @@ seccompProfile:
 {{- printf "%s:%s" .repository .tag -}}
 {{- end -}}
 
-{{/* The validator client's image: the value, or the pinned default of its type. */}}
+{{/* The validator client's image: the value, or the pinned default of its type.
+Prysm's is the release the test bed builds, which proves it opens the wallet
+dv-sidecar writes. */}}
 {{- define "dv-pod.vcImage" -}}
 {{- $defaults := dict
   "lighthouse" "docker.io/sigp/lighthouse:v8.1.3"
   "teku" "docker.io/consensys/teku:26.4.0"
-  "prysm" "gcr.io/offchainlabs/prysm/validator:v7.1.3"
+  "prysm" "gcr.io/offchainlabs/prysm/validator:v7.1.2"
   "nimbus" "docker.io/statusim/nimbus-validator-client:multiarch-v26.3.1"
   "lodestar" "docker.io/chainsafe/lodestar:v1.41.1" -}}
 {{- if .Values.validatorClient.image.repository -}}
@@ -71,6 +73,9 @@ localhost:3600, per client (flags from each client's DV-mode documentation). */}
 {{- $net := .Values.network -}}
 {{- $bn := "http://127.0.0.1:3600" -}}
 {{- if eq $vc.type "lighthouse" }}
+{{- /* --init-slashing-protection lets Lighthouse create its database on the
+first start. It can never paper over a lost one: import-keys refuses to run
+on a VC volume or client the key shares were not bound to (vc_volume.rs). */}}
 command: [lighthouse]
 args:
   - vc

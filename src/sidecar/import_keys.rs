@@ -9,7 +9,7 @@
 //! |---|---|
 //! | lighthouse | `validators/0x<pk>/voting-keystore.json`, `validators/0x<pk>/password.txt`, entries in `validators/validator_definitions.yml` (run with `--disable-auto-discover`) |
 //! | teku | `keys/0x<pk>.json` paired with `passwords/0x<pk>.txt` (`--validator-keys=keys:passwords`) |
-//! | prysm | `prysm-import/0x<pk>/keystore.json` + `password.txt`, one directory per `validator accounts import` run that the chart's Prysm container does |
+//! | prysm | one wallet, `prysm-wallet/direct/accounts/all-accounts.keystore.json`, sealed with `prysm-wallet/password.txt` (see `prysm_wallet`) |
 //! | nimbus | `validators/0x<pk>/keystore.json`, `secrets/0x<pk>` |
 //! | lodestar | `keystores/0x<pk>/voting-keystore.json`, `secrets/0x<pk>` |
 
@@ -76,6 +76,31 @@ pub fn read_key_shares(dir: &Path) -> anyhow::Result<Vec<KeyShare>> {
     Ok(shares)
 }
 
+impl KeyShare {
+    /// The share's BLS secret key, decrypted with its password.
+    pub fn secret_key(&self) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
+        #[derive(serde::Deserialize)]
+        struct Envelope {
+            crypto: crate::keystore::Crypto,
+        }
+        let envelope: Envelope = serde_json::from_slice(&self.keystore)
+            .with_context(|| format!("the keystore of {} has no EIP-2335 crypto object", self.pubkey))?;
+        let password = zeroize::Zeroizing::new(
+            String::from_utf8(self.password.to_vec())
+                .with_context(|| format!("the password of {} is not UTF-8", self.pubkey))?,
+        );
+        let secret =
+            envelope.crypto.decrypt(&password).with_context(|| format!("opening the key share {}", self.pubkey))?;
+        anyhow::ensure!(
+            secret.len() == 32,
+            "the key share {} holds {} bytes, not a 32-byte BLS key",
+            self.pubkey,
+            secret.len()
+        );
+        Ok(secret)
+    }
+}
+
 /// What an import did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ImportSummary {
@@ -86,6 +111,10 @@ pub struct ImportSummary {
 /// Lays out `shares` for `client` under `vc_dir`.
 pub fn import(client: ValidatorClient, shares: &[KeyShare], vc_dir: &Path) -> anyhow::Result<ImportSummary> {
     let mut summary = ImportSummary::default();
+    if client == ValidatorClient::Prysm {
+        (summary.added, summary.kept) = super::prysm_wallet::add_shares(vc_dir, shares)?;
+        return Ok(summary);
+    }
     for share in shares {
         let pk = &share.pubkey;
         let (keystore, password) = match client {
@@ -96,10 +125,7 @@ pub fn import(client: ValidatorClient, shares: &[KeyShare], vc_dir: &Path) -> an
             ValidatorClient::Teku => {
                 (vc_dir.join("keys").join(format!("{pk}.json")), vc_dir.join("passwords").join(format!("{pk}.txt")))
             }
-            ValidatorClient::Prysm => (
-                vc_dir.join("prysm-import").join(pk).join("keystore.json"),
-                vc_dir.join("prysm-import").join(pk).join("password.txt"),
-            ),
+            ValidatorClient::Prysm => unreachable!("Prysm keys go into its wallet above"),
             ValidatorClient::Nimbus => {
                 (vc_dir.join("validators").join(pk).join("keystore.json"), vc_dir.join("secrets").join(pk))
             }

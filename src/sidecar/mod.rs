@@ -4,6 +4,8 @@ pub mod charon_config;
 pub mod dkg;
 pub mod import_keys;
 pub mod metrics;
+pub mod prysm_wallet;
+pub mod vc_volume;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
@@ -61,6 +63,11 @@ enum Command {
         /// The validator client's data directory.
         #[arg(long, env = "DV_KEYS_TO")]
         to: PathBuf,
+        /// Directory on Charon's volume that records which VC volume and
+        /// client the key shares belong to; a replaced VC volume or a changed
+        /// client is then refused (see `vc_volume`). The chart always sets it.
+        #[arg(long, env = "DV_VC_BINDING_DIR")]
+        binding_dir: Option<PathBuf>,
     },
     /// Write Charon's config file (`charon.yaml`, read from Charon's working
     /// directory) with settings that must not pass through env vars or
@@ -260,8 +267,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{record}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::ImportKeys { client, from, to } => {
+        Command::ImportKeys { client, from, to, binding_dir } => {
             let shares = import_keys::read_key_shares(&from)?;
+            if let Some(binding_dir) = binding_dir {
+                vc_volume::check_and_bind(&binding_dir, &to, client)?;
+            }
             let summary = import_keys::import(client, &shares, &to)?;
             tracing::info!(client = ?client, added = ?summary.added, kept = summary.kept.len(), "key shares laid out");
             Ok(ExitCode::SUCCESS)

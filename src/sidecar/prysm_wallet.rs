@@ -1,0 +1,170 @@
+//! The wallet Prysm's validator client opens with `--wallet-dir` and
+//! `--wallet-password-file`: a local ("direct") keymanager whose one file,
+//! `direct/accounts/all-accounts.keystore.json`, is an EIP-2335 envelope
+//! around `{"private_keys": [...], "public_keys": [...]}` (each key base64,
+//! as Go encodes bytes). Prysm's own `accounts import` needs one run per
+//! key share (each has its own password) and its image has no shell to loop
+//! in, so the sidecar writes that file itself.
+//!
+//! Keys are only ever added: an existing wallet is opened with its password,
+//! missing shares are appended, and the new file replaces the old one only
+//! after it has been read back and found to hold every key it held before.
+
+use std::{
+    fs,
+    io::Write,
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, bail, ensure};
+use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::import_keys::KeyShare;
+use crate::keystore::Crypto;
+
+/// The wallet directory under the VC data directory; the chart passes it as
+/// `--wallet-dir`.
+pub const WALLET_DIR: &str = "prysm-wallet";
+/// The wallet password file inside the wallet directory
+/// (`--wallet-password-file`). Prysm looks only for keymanager folders in the
+/// wallet directory, so the file may live there.
+pub const PASSWORD_FILE: &str = "password.txt";
+const ACCOUNTS_FILE: &str = "direct/accounts/all-accounts.keystore.json";
+
+/// Prysm's accounts file: the envelope and its identity fields.
+#[derive(Serialize, Deserialize)]
+struct AccountsFile {
+    crypto: Crypto,
+    uuid: String,
+    version: u32,
+    name: String,
+}
+
+/// What the envelope holds, in Prysm's field names.
+#[derive(Default, Serialize, Deserialize)]
+struct AccountStore {
+    private_keys: Vec<String>,
+    public_keys: Vec<String>,
+}
+
+impl Drop for AccountStore {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.private_keys.zeroize();
+    }
+}
+
+impl AccountStore {
+    fn pubkeys_hex(&self) -> anyhow::Result<Vec<String>> {
+        self.public_keys
+            .iter()
+            .map(|b64| Ok(format!("0x{}", hex::encode(BASE64.decode(b64).context("a public key is not base64")?))))
+            .collect()
+    }
+}
+
+/// Adds `shares` to the Prysm wallet under `vc_dir`, creating the wallet and
+/// its password on first use. Returns the public keys added and kept.
+pub fn add_shares(vc_dir: &Path, shares: &[KeyShare]) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let wallet = vc_dir.join(WALLET_DIR);
+    let accounts_path = wallet.join(ACCOUNTS_FILE);
+    let password = wallet_password(&wallet, accounts_path.exists())?;
+
+    let mut store = match fs::read(&accounts_path) {
+        Ok(bytes) => open(&bytes, &password).with_context(|| format!("opening {}", accounts_path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => AccountStore::default(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", accounts_path.display())),
+    };
+    let before = store.pubkeys_hex()?;
+
+    let (mut added, mut kept) = (Vec::new(), Vec::new());
+    for share in shares {
+        if before.contains(&share.pubkey) {
+            kept.push(share.pubkey.clone());
+            continue;
+        }
+        let secret = share.secret_key()?;
+        store.private_keys.push(BASE64.encode(&*secret));
+        store.public_keys.push(BASE64.encode(hex::decode(&share.pubkey[2..])?));
+        added.push(share.pubkey.clone());
+    }
+    if added.is_empty() {
+        return Ok((added, kept));
+    }
+
+    let plaintext = Zeroizing::new(serde_json::to_vec(&store)?);
+    let file = AccountsFile {
+        crypto: Crypto::encrypt(&plaintext, &password),
+        uuid: uuid::Uuid::new_v4().to_string(),
+        version: 4,
+        name: "keystore".into(),
+    };
+    let encoded = serde_json::to_vec_pretty(&file)?;
+    let reread = open(&encoded, &password)?.pubkeys_hex()?;
+    ensure!(
+        before.iter().all(|pk| reread.contains(pk)) && added.iter().all(|pk| reread.contains(pk)),
+        "the rewritten Prysm wallet does not hold every key; the existing wallet was left as it was"
+    );
+    replace_file(&accounts_path, &encoded)?;
+    Ok((added, kept))
+}
+
+fn open(bytes: &[u8], password: &str) -> anyhow::Result<AccountStore> {
+    let file: AccountsFile = serde_json::from_slice(bytes).context("not a Prysm accounts keystore")?;
+    let plaintext = file.crypto.decrypt(password).context(
+        "the wallet password file does not open the existing wallet; restore the password file that created it",
+    )?;
+    let store: AccountStore = serde_json::from_slice(&plaintext).context("the decrypted accounts are not JSON")?;
+    ensure!(store.private_keys.len() == store.public_keys.len(), "the wallet holds unequal numbers of keys");
+    Ok(store)
+}
+
+/// The wallet password: read if the file exists, else generated and written
+/// (0600). A wallet whose password file is gone is an error, never replaced.
+fn wallet_password(wallet: &Path, wallet_exists: bool) -> anyhow::Result<Zeroizing<String>> {
+    let path = wallet.join(PASSWORD_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => return Ok(Zeroizing::new(text)),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("reading {}", path.display()));
+        }
+        Err(_) => {}
+    }
+    if wallet_exists {
+        bail!(
+            "{} is missing but the wallet it opens exists; restore the password file (the wallet is left untouched)",
+            path.display()
+        );
+    }
+    let password = Zeroizing::new(hex::encode(rand::random::<[u8; 32]>()));
+    fs::create_dir_all(wallet).with_context(|| format!("creating {}", wallet.display()))?;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(password.as_bytes())?;
+    file.sync_all()?;
+    Ok(password)
+}
+
+/// Writes `bytes` beside `path` (0600), syncs, and renames it over `path`.
+fn replace_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().expect("the accounts file has a parent");
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp: PathBuf = path.with_extension("json.importing");
+    let _ = fs::remove_file(&tmp);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(&tmp, path).with_context(|| format!("moving {} into place", path.display()))
+}

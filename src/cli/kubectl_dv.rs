@@ -79,7 +79,7 @@ enum Command {
         /// The charon binary (default: the test bed's, else PATH; built if missing).
         #[arg(long)]
         charon: Option<PathBuf>,
-        /// Over how many seconds the demo's operators sign.
+        /// Over how many seconds the demo's other three operators sign after you.
         #[arg(long, default_value_t = 60)]
         signing_window_seconds: u64,
     },

@@ -41,7 +41,7 @@ pub struct DemoOptions {
     pub work_dir: PathBuf,
     /// When the Launchpad creates the cluster, after the start.
     pub invite_after: Duration,
-    /// Over how long the operators sign; the last signs at its end.
+    /// Over how long the other three operators sign after ours.
     pub signing_window: Duration,
 }
 
@@ -203,24 +203,36 @@ async fn drive(
     current.stage = Stage::Forming;
 
     let mut invite: Option<(String, Instant)> = None;
-    let mut we_signed = false;
+    let mut we_signed_at: Option<Instant> = None;
+    let mut others_signed = 0;
     let mut last_probe = Instant::now() - Duration::from_secs(1);
     loop {
         if started.elapsed() > DEADLINE {
             bail!("the demo did not reach four healthy nodes within {}", humantime::format_duration(DEADLINE));
         }
         if invite.is_none() && started.elapsed() >= options.invite_after {
-            invite = Some((create_cluster(&simulator, &nodes, options.signing_window)?, Instant::now()));
+            invite = Some((create_cluster(&simulator, &nodes)?, Instant::now()));
         }
-        // Like an operator at the Launchpad, we sign once our node has told
-        // us it waits for our signature, and not before a sixth of the window.
-        if let Some((config_hash, invited_at)) = &invite
-            && !we_signed
-            && current.ours.as_ref().is_some_and(|s| s.phase == Phase::AwaitingOurSignature)
-            && invited_at.elapsed() >= options.signing_window / 6
-        {
-            simulator.sign(config_hash, 0)?;
-            we_signed = true;
+        if let Some((config_hash, invited_at)) = &invite {
+            // Like an operator at the Launchpad, we sign once our node has
+            // told us it waits for our signature (and not before a sixth of
+            // the window, so the screen can be read).
+            if we_signed_at.is_none()
+                && current.ours.as_ref().is_some_and(|s| s.phase == Phase::AwaitingOurSignature)
+                && invited_at.elapsed() >= options.signing_window / 6
+            {
+                simulator.sign(config_hash, 0)?;
+                we_signed_at = Some(Instant::now());
+            }
+            // The other three follow a third, two thirds and a whole window
+            // after us, so our node is seen waiting for them.
+            if let Some(at) = we_signed_at
+                && others_signed < NODES - 1
+                && at.elapsed() >= options.signing_window.mul_f64((others_signed + 1) as f64 / 3.0)
+            {
+                others_signed += 1;
+                simulator.sign(config_hash, others_signed)?;
+            }
         }
         for (i, node) in nodes.iter_mut().enumerate() {
             let snapshot = status::read_file(&node.status_file).ok();
@@ -277,22 +289,16 @@ async fn drive(
     }
 }
 
-/// The Launchpad creates the cluster and returns its config hash. Our
-/// operator (node 0) signs from the demo loop; the other three sign at a
-/// third, two thirds and the end of the signing window.
-fn create_cluster(simulator: &Simulator, nodes: &[Node], window: Duration) -> anyhow::Result<String> {
+/// The Launchpad creates the cluster and returns its config hash; every
+/// operator signs later, from the demo loop.
+fn create_cluster(simulator: &Simulator, nodes: &[Node]) -> anyhow::Result<String> {
     let operators = nodes
         .iter()
-        .enumerate()
-        .map(|(i, node)| {
-            let sign = match i {
-                0 => SignAt::Manual,
-                _ => SignAt::AfterSeconds(window.as_secs_f64() * [1.0 / 3.0, 2.0 / 3.0, 1.0][i - 1]),
-            };
+        .map(|node| {
             Ok(OperatorPlan {
                 enr: Some(EnrPrivateKey::load(&node.key_file)?.record().text().to_string()),
                 eth_private_key: Some(hex::encode(node.eth_key.to_bytes())),
-                sign,
+                sign: SignAt::Manual,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

@@ -56,7 +56,7 @@ pub struct WizardArgs {
     /// The charon binary for the demo (default: the test bed's, else PATH).
     #[arg(long)]
     pub charon: Option<PathBuf>,
-    /// Over how many seconds the demo's operators sign.
+    /// Over how many seconds the demo's other three operators sign after you.
     #[arg(long, default_value_t = 60)]
     pub signing_window_seconds: u64,
 }

@@ -18,14 +18,13 @@
 
 use std::{
     fs,
-    io::Write as _,
     os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
     process::Stdio,
     time::{Duration, SystemTime},
 };
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
@@ -685,12 +684,12 @@ async fn adopt_existing_cluster(
             let name = format!("keystore-{i}.{extension}");
             let from = existing.keys_dir.join(&name);
             let bytes = fs::read(&from).with_context(|| format!("reading this node's key share {}", from.display()))?;
-            fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(scratch.join(KEYS_DIR).join(&name))?
-                .write_all(&bytes)?;
+            let to = scratch.join(KEYS_DIR).join(&name);
+            ensure!(
+                super::files::write_new(&to, &bytes, 0o600)?,
+                "{} already exists in a fresh directory",
+                to.display()
+            );
         }
     }
     let definition = Definition::from_value(lock["cluster_definition"].clone())

@@ -15,8 +15,6 @@
 
 use std::{
     fs,
-    io::Write,
-    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
 };
 
@@ -144,25 +142,8 @@ pub fn import(client: ValidatorClient, shares: &[KeyShare], vc_dir: &Path) -> an
     Ok(summary)
 }
 
-/// Writes `bytes` to `path` (mode 0600) unless it exists; true if written.
 fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<bool> {
-    if path.exists() {
-        return Ok(false);
-    }
-    let dir = path.parent().expect("layout paths have a parent");
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = path.with_extension("importing");
-    let _ = fs::remove_file(&tmp);
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&tmp, path).with_context(|| format!("moving {} into place", path.display()))?;
-    Ok(true)
+    super::files::write_new(path, bytes, 0o600).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Appends an entry for `pk` to Lighthouse's `validator_definitions.yml`
@@ -183,7 +164,5 @@ fn add_lighthouse_definition(vc_dir: &Path, pk: &str, keystore: &Path, password:
         keystore.display(),
         password.display()
     ));
-    let tmp = path.with_extension("yml.importing");
-    fs::write(&tmp, text)?;
-    fs::rename(&tmp, &path).with_context(|| format!("updating {}", path.display()))
+    super::files::replace(&path, text.as_bytes(), 0o600).with_context(|| format!("updating {}", path.display()))
 }

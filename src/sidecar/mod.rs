@@ -2,6 +2,7 @@
 
 pub mod charon_config;
 pub mod dkg;
+pub mod files;
 pub mod import_keys;
 pub mod metrics;
 pub mod prysm_wallet;

@@ -10,19 +10,14 @@
 //! missing shares are appended, and the new file replaces the old one only
 //! after it has been read back and found to hold every key it held before.
 
-use std::{
-    fs,
-    io::Write,
-    os::unix::fs::OpenOptionsExt,
-    path::{Path, PathBuf},
-};
+use std::{fs, path::Path};
 
 use anyhow::{Context, bail, ensure};
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::import_keys::KeyShare;
+use super::{files, import_keys::KeyShare};
 use crate::keystore::Crypto;
 
 /// The wallet directory under the VC data directory; the chart passes it as
@@ -108,7 +103,7 @@ pub fn add_shares(vc_dir: &Path, shares: &[KeyShare]) -> anyhow::Result<(Vec<Str
         before.iter().all(|pk| reread.contains(pk)) && added.iter().all(|pk| reread.contains(pk)),
         "the rewritten Prysm wallet does not hold every key; the existing wallet was left as it was"
     );
-    replace_file(&accounts_path, &encoded)?;
+    files::replace(&accounts_path, &encoded, 0o600).with_context(|| format!("writing {}", accounts_path.display()))?;
     Ok((added, kept))
 }
 
@@ -140,31 +135,8 @@ fn wallet_password(wallet: &Path, wallet_exists: bool) -> anyhow::Result<Zeroizi
         );
     }
     let password = Zeroizing::new(hex::encode(rand::random::<[u8; 32]>()));
-    fs::create_dir_all(wallet).with_context(|| format!("creating {}", wallet.display()))?;
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(password.as_bytes())?;
-    file.sync_all()?;
+    let written =
+        files::write_new(&path, password.as_bytes(), 0o600).with_context(|| format!("creating {}", path.display()))?;
+    ensure!(written, "{} appeared while the wallet was being created; run again", path.display());
     Ok(password)
-}
-
-/// Writes `bytes` beside `path` (0600), syncs, and renames it over `path`.
-fn replace_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().expect("the accounts file has a parent");
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp: PathBuf = path.with_extension("json.importing");
-    let _ = fs::remove_file(&tmp);
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&tmp, path).with_context(|| format!("moving {} into place", path.display()))
 }

@@ -15,15 +15,13 @@
 
 use std::{
     fs,
-    io::Write,
-    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
 };
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::import_keys::ValidatorClient;
+use super::{files, import_keys::ValidatorClient};
 
 const VOLUME_ID_FILE: &str = "vc-volume-id";
 const BINDING_FILE: &str = "vc-binding.json";
@@ -98,17 +96,9 @@ fn read_optional(path: &Path) -> anyhow::Result<Option<String>> {
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(bytes)?;
-    file.sync_all().with_context(|| format!("writing {}", path.display()))
+    let written = files::write_new(path, bytes, 0o644).with_context(|| format!("creating {}", path.display()))?;
+    anyhow::ensure!(written, "{} appeared while it was being created; run again", path.display());
+    Ok(())
 }
 
 #[cfg(test)]

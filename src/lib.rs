@@ -3,6 +3,7 @@
 //! Each module owns one domain; the binaries in `src/bin/` are thin shells
 //! over it so that the sidecar, the wizard and the plugin share one model.
 
+pub mod child_output;
 pub mod cli;
 pub mod definition;
 pub mod demo;

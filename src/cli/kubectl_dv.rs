@@ -263,13 +263,10 @@ where
 }
 
 async fn connect(target: &ReleaseTarget) -> Result<(kube::Client, String), String> {
-    let options = kube::config::KubeConfigOptions { context: target.context.clone(), ..Default::default() };
-    let config = kube::Config::from_kubeconfig(&options)
+    let connection = crate::kube::connect(target.context.as_deref())
         .await
-        .map_err(|e| format!("cannot load the kubeconfig: {e} (set KUBECONFIG or --context)"))?;
-    let namespace = target.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
-    let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
-    Ok((client, namespace))
+        .map_err(|e| format!("cannot load the kubeconfig: {e:#} (set KUBECONFIG or --context)"))?;
+    Ok((connection.client, target.namespace.clone().unwrap_or(connection.namespace)))
 }
 
 fn status(target: &ReleaseTarget, watch: bool, interval: Duration, json: bool) -> ExitCode {

@@ -27,7 +27,7 @@ use std::{
 use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    io::AsyncWriteExt,
     process::Command,
     signal::unix::{SignalKind, signal},
 };
@@ -534,25 +534,7 @@ async fn run_attempt(
     }
     let mut child = command.spawn().with_context(|| format!("starting {}", config.charon.display()))?;
 
-    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
-    for stream in [
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let tx = lines_tx.clone();
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(stream).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    drop(lines_tx);
+    let mut lines = crate::child_output::lines(&mut child);
 
     let mut log = tokio::fs::File::create(&log_path).await?;
     let deadline = tokio::time::sleep(config.attempt_timeout);

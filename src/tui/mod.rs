@@ -23,10 +23,7 @@ use anyhow::Context;
 use app::{Action, App, Mode, Update};
 use clap::Args;
 use crossterm::event::{self, Event, KeyEventKind};
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    sync::mpsc,
-};
+use tokio::sync::mpsc;
 
 use crate::{
     cli::ReleaseTarget,
@@ -262,26 +259,11 @@ async fn run_streaming(command: &[String], updates: &mpsc::UnboundedSender<Updat
         .spawn()
         .with_context(|| format!("starting {}", command[0]))
         .map_err(|e| format!("{e:#}"))?;
-    let mut readers = Vec::new();
-    for stream in [
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let updates = updates.clone();
-        readers.push(tokio::spawn(async move {
-            let mut lines = BufReader::new(stream).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let _ = updates.send(Update::InstallOutput(line));
-            }
-        }));
+    let mut lines = crate::child_output::lines(&mut child);
+    while let Some(line) = lines.recv().await {
+        let _ = updates.send(Update::InstallOutput(line));
     }
     let status = child.wait().await.map_err(|e| e.to_string())?;
-    for reader in readers {
-        let _ = reader.await;
-    }
     if status.success() { Ok(()) } else { Err(format!("helm ended with {status}")) }
 }
 

@@ -14,20 +14,17 @@ use super::app::{Check, CheckState};
 /// What connecting found: the client, the context's namespace, and the
 /// context check itself.
 pub async fn connect(context: Option<&str>) -> (Option<Client>, Option<String>, Check) {
-    let options = kube::config::KubeConfigOptions { context: context.map(str::to_string), ..Default::default() };
-    let loaded = async {
-        let kubeconfig = kube::config::Kubeconfig::read()?;
-        let name = context.map(str::to_string).or(kubeconfig.current_context.clone()).unwrap_or_default();
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?;
-        let namespace = config.default_namespace.clone();
-        anyhow::Ok((Client::try_from(config)?, name, namespace))
-    }
-    .await;
+    let loaded = crate::kube::connect(context).await;
     match loaded {
-        Ok((client, name, namespace)) => (
-            Some(client),
-            Some(namespace.clone()),
-            check("Kubernetes context", CheckState::Pass, format!("{name} (namespace {namespace})"), None),
+        Ok(connection) => (
+            Some(connection.client),
+            Some(connection.namespace.clone()),
+            check(
+                "Kubernetes context",
+                CheckState::Pass,
+                format!("{} (namespace {})", connection.context, connection.namespace),
+                None,
+            ),
         ),
         Err(error) => (
             None,

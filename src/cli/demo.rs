@@ -45,7 +45,7 @@ pub fn run_headless(options: DemoOptions, json: bool) -> ExitCode {
         let _ = printer.await;
         outcome
     });
-    let code = match outcome {
+    match outcome {
         Ok(view) => {
             print_view(&view, json);
             if !json {
@@ -55,11 +55,9 @@ pub fn run_headless(options: DemoOptions, json: bool) -> ExitCode {
         }
         Err(error) => {
             eprintln!("demo failed: {error:#}\nlogs: {}", work_dir.display());
-            return ExitCode::from(super::EXIT_INVALID);
+            ExitCode::from(super::EXIT_INVALID)
         }
-    };
-    let _ = std::fs::remove_dir_all(&work_dir);
-    code
+    }
 }
 
 fn print_view(view: &DemoView, json: bool) {

@@ -111,15 +111,19 @@ struct Node {
 
 /// Runs the demo, publishing every change on `view`. Returns once every node
 /// is healthy when `stop_when_healthy`, else keeps refreshing health until the
-/// future is dropped; either way every process it started is stopped.
+/// future is dropped; either way every process it started is stopped. The
+/// work directory is removed at the end unless the demo failed, when it keeps
+/// every process's log.
 pub async fn run(
     options: DemoOptions,
     view: watch::Sender<DemoView>,
     stop_when_healthy: bool,
 ) -> anyhow::Result<DemoView> {
     let started = Instant::now();
+    let mut work_dir = WorkDir { path: options.work_dir.clone(), keep: false };
     let mut current = DemoView::empty(&options.work_dir);
     let outcome = drive(&options, &view, &mut current, started, stop_when_healthy).await;
+    work_dir.keep = outcome.is_err();
     if let Err(error) = &outcome {
         current.stage = Stage::Failed;
         current.error = Some(format!("{error:#}"));
@@ -127,6 +131,21 @@ pub async fn run(
         view.send_replace(current.clone());
     }
     outcome.map(|()| current)
+}
+
+/// Removes the demo's files when dropped - also when the demo's future is
+/// dropped mid-run, after the processes (dropped first) have stopped.
+struct WorkDir {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
 }
 
 async fn drive(

@@ -91,7 +91,6 @@ pub fn demo_options(args: &WizardArgs) -> anyhow::Result<DemoOptions> {
 async fn run_demo(options: DemoOptions) -> anyhow::Result<()> {
     let (updates_tx, updates) = mpsc::unbounded_channel();
     let (view_tx, mut view_rx) = tokio::sync::watch::channel(demo::DemoView::empty(&options.work_dir));
-    let work_dir = options.work_dir.clone();
     let demo = tokio::spawn(demo::run(options, view_tx, false));
     let forward = updates_tx.clone();
     tokio::spawn(async move {
@@ -106,7 +105,6 @@ async fn run_demo(options: DemoOptions) -> anyhow::Result<()> {
     let outcome = event_loop(app, updates, None).await;
     demo.abort();
     let _ = demo.await;
-    let _ = std::fs::remove_dir_all(&work_dir);
     outcome
 }
 

@@ -19,8 +19,9 @@ lint:
 	cargo clippy --all-targets --locked -- -D warnings
 	test -z "$$(gofmt -l tests/bed/go)" || { gofmt -l tests/bed/go; exit 1; }
 
+# Benches are compiled by clippy above and run by `cargo bench`, not here.
 unit-and-integration: bed vectors
-	cargo test --all-targets --locked
+	cargo test --lib --bins --tests --locked
 
 chart-lint: bed
 	tests/chart-lint

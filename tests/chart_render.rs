@@ -100,6 +100,42 @@ fn every_validator_client_renders_one_single_replica_statefulset_behind_its_gove
 }
 
 #[test]
+fn each_validator_client_reads_its_keys_where_import_keys_lays_them_out() {
+    // The layouts `import-keys` writes under DV_KEYS_TO (tests/sidecar_import_keys.rs).
+    let reads_from: [(&str, &[&str]); 5] = [
+        ("lighthouse", &["--datadir=/vc-data", "--disable-auto-discover"]),
+        ("teku", &["--validator-keys=/vc-data/keys:/vc-data/passwords"]),
+        ("prysm", &["--wallet-dir=/vc-data/prysm-wallet", "--wallet-password-file=/vc-data/prysm-wallet/password.txt"]),
+        ("nimbus", &["--validators-dir=/vc-data/validators", "--secrets-dir=/vc-data/secrets"]),
+        ("lodestar", &["--keystoresDir=/vc-data/keystores", "--secretsDir=/vc-data/secrets"]),
+    ];
+    for (client, flags) in reads_from {
+        let objects = render(
+            "helm4",
+            &[&format!("charon.operatorAddress={OPERATOR}"), &format!("validatorClient.type={client}")],
+        );
+        let pod = &find(&objects, "StatefulSet", "my-dv")["spec"]["template"]["spec"];
+        let import = containers(pod).into_iter().find(|c| c["name"] == "import-keys").unwrap();
+        assert!(
+            import["env"].as_array().unwrap().iter().any(|e| e["name"] == "DV_KEYS_TO" && e["value"] == "/vc-data")
+        );
+        let vc = containers(pod).into_iter().find(|c| c["name"] == "validator-client").unwrap();
+        let args: Vec<&str> = vc["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        for flag in flags {
+            assert!(args.contains(flag), "{client} does not get {flag}: {args:?}");
+        }
+        for container in [import, vc] {
+            let mounts = container["volumeMounts"].as_array().unwrap();
+            assert!(
+                mounts.iter().any(|m| m["name"] == "validator-data" && m["mountPath"] == "/vc-data"),
+                "{client}: {} does not mount validator-data at /vc-data",
+                container["name"]
+            );
+        }
+    }
+}
+
+#[test]
 fn the_enr_job_may_create_secrets_and_read_only_its_own() {
     let objects = render("helm4", &[&format!("charon.operatorAddress={OPERATOR}")]);
     let role = find(&objects, "Role", "my-dv-enr");

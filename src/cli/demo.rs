@@ -46,8 +46,8 @@ pub fn run_headless(options: DemoOptions, json: bool) -> ExitCode {
         outcome
     });
     match outcome {
+        // The printer has shown the final view already.
         Ok(view) => {
-            print_view(&view, json);
             if !json {
                 println!("demo: four healthy Charon nodes after {:.1} s", view.elapsed_seconds);
             }

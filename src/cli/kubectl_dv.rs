@@ -67,6 +67,9 @@ enum Command {
         /// Only the last N lines.
         #[arg(long)]
         tail: Option<i64>,
+        /// The log of the container's previous run (after a crash or restart).
+        #[arg(long, short = 'p')]
+        previous: bool,
     },
     /// Open the interactive wizard (dv-tui).
     Wizard(WizardArgs),
@@ -206,7 +209,7 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Status { watch, interval, json } => status(&target, watch, Duration::from_secs(interval.max(1)), json),
-        Command::Logs { container, follow, tail } => logs(&target, &container, follow, tail),
+        Command::Logs { container, follow, tail, previous } => logs(&target, &container, follow, tail, previous),
         Command::Install(args) => install(&target, args),
         Command::Wizard(args) => open_wizard(target, args),
         Command::Demo { json, charon, signing_window_seconds } => {
@@ -350,7 +353,7 @@ fn print_status_text(view: &ReleaseView) {
     }
 }
 
-fn logs(target: &ReleaseTarget, container: &str, follow: bool, tail: Option<i64>) -> ExitCode {
+fn logs(target: &ReleaseTarget, container: &str, follow: bool, tail: Option<i64>, previous: bool) -> ExitCode {
     use futures_util::{AsyncBufReadExt, TryStreamExt};
     let container = container.to_string();
     let outcome = with_cluster(target, |client, names| async move {
@@ -361,11 +364,18 @@ fn logs(target: &ReleaseTarget, container: &str, follow: bool, tail: Option<i64>
             let known: Vec<&str> = health.containers.iter().map(|c| c.name.as_str()).collect();
             return Err(format!("pod {} has no container {container:?}; it has {}", names.pod(), known.join(", ")));
         };
-        if state.state == "not started" || state.state.starts_with("waiting") {
+        // A container waiting after a crash has the log of that run (--previous).
+        let never_ran = state.state == "not started" || (state.state.starts_with("waiting") && state.restarts == 0);
+        if never_ran || (previous && state.restarts == 0) {
             return Err(format!("container {container} of pod {} has no log yet: {}", names.pod(), state.state));
         }
-        let params =
-            kube::api::LogParams { container: Some(container), follow, tail_lines: tail, ..Default::default() };
+        let params = kube::api::LogParams {
+            container: Some(container),
+            follow,
+            tail_lines: tail,
+            previous,
+            ..Default::default()
+        };
         let stream = pods.log_stream(&names.pod(), &params).await.map_err(|e| format!("pod {}: {e}", names.pod()))?;
         let mut lines = stream.lines();
         while let Some(line) = lines.try_next().await.map_err(|e| e.to_string())? {
@@ -395,6 +405,9 @@ fn install(target: &ReleaseTarget, args: InstallArgs) -> ExitCode {
             ));
         }
         sets.push(format!("network={network}"));
+    }
+    if let Err(message) = super::refuse_private_key_arguments(sets.iter().chain(&args.helm_args)) {
+        return super::fail(message);
     }
     let mut command = std::process::Command::new(&args.helm);
     command.args(["upgrade", "--install", &target.release]);

@@ -225,8 +225,9 @@ async fn drive(
     let mut we_signed_at: Option<Instant> = None;
     let mut others_signed = 0;
     let mut last_probe = Instant::now() - Duration::from_secs(1);
+    let mut was_healthy = false;
     loop {
-        if started.elapsed() > DEADLINE {
+        if !was_healthy && started.elapsed() > DEADLINE {
             bail!("the demo did not reach four healthy nodes within {}", humantime::format_duration(DEADLINE));
         }
         if invite.is_none() && started.elapsed() >= options.invite_after {
@@ -299,6 +300,7 @@ async fn drive(
         } else {
             Stage::Forming
         };
+        was_healthy |= current.stage == Stage::Healthy;
         current.elapsed_seconds = started.elapsed().as_secs_f64();
         view.send_replace(current.clone());
         if current.stage == Stage::Healthy && stop_when_healthy {

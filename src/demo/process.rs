@@ -13,7 +13,6 @@ const GRACE: Duration = Duration::from_secs(5);
 
 pub struct Started {
     child: Child,
-    pub name: String,
     pub log: PathBuf,
 }
 
@@ -43,7 +42,7 @@ impl Children {
             });
         }
         let child = command.spawn().map_err(|e| std::io::Error::new(e.kind(), format!("starting {name}: {e}")))?;
-        self.0.push(Started { child, name: name.to_string(), log: log.to_path_buf() });
+        self.0.push(Started { child, log: log.to_path_buf() });
         Ok(self.0.len() - 1)
     }
 
@@ -54,9 +53,12 @@ impl Children {
 
 impl Drop for Children {
     fn drop(&mut self) {
-        for started in &self.0 {
-            // SAFETY: signalling a child we started and have not reaped.
-            unsafe { libc::kill(started.child.id() as i32, libc::SIGTERM) };
+        for started in &mut self.0 {
+            // A reaped child's pid may belong to another process by now.
+            if matches!(started.child.try_wait(), Ok(None)) {
+                // SAFETY: signalling a child we started and have not reaped.
+                unsafe { libc::kill(started.child.id() as i32, libc::SIGTERM) };
+            }
         }
         let deadline = Instant::now() + GRACE;
         for started in &mut self.0 {

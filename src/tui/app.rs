@@ -14,6 +14,8 @@ use crate::{
     status::{Phase, Status},
 };
 
+const HELM_RUNNING: &str = "helm is still running; wait for it to finish (Ctrl-C quits anyway).";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// A local formation, no cluster (`dv-tui --demo`).
@@ -47,7 +49,6 @@ impl Screen {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckState {
-    Running,
     Pass,
     Warn,
     Fail,
@@ -186,12 +187,12 @@ impl App {
         self.notice = None;
         let editing = self.screen == Screen::Configure;
         match key.code {
-            KeyCode::Esc => return Action::Quit,
+            KeyCode::Esc => return self.quit(),
             KeyCode::Tab => self.step(true),
             KeyCode::BackTab => self.step(false),
             KeyCode::Right if !editing => self.step(true),
             KeyCode::Left if !editing => self.step(false),
-            KeyCode::Char('q') if !editing => return Action::Quit,
+            KeyCode::Char('q') if !editing => return self.quit(),
             KeyCode::Char('?') if !editing => self.show_help = true,
             KeyCode::Char('f') if !editing => self.follow = true,
             KeyCode::Char('c') if !editing && self.screen == Screen::Enr => return Action::CopyEnr,
@@ -200,7 +201,7 @@ impl App {
                     self.go(*screen);
                 }
             }
-            KeyCode::Enter if self.screen == Screen::Install && !self.install.running => return self.request_install(),
+            KeyCode::Enter if self.screen == Screen::Install => return self.request_install(),
             _ if editing => return self.on_form_key(key, ctrl),
             _ => {}
         }
@@ -225,8 +226,23 @@ impl App {
         Action::None
     }
 
-    /// Install only with a valid form; otherwise say which field is wrong.
+    /// Quitting kills a running helm, which can leave the release stuck in a
+    /// pending state; q and Esc wait for it (Ctrl-C still quits at once).
+    fn quit(&mut self) -> Action {
+        if self.install.running {
+            self.notice = Some(HELM_RUNNING.into());
+            return Action::None;
+        }
+        Action::Quit
+    }
+
+    /// Install only with a valid form and no helm already running; otherwise
+    /// say what stands in the way.
     fn request_install(&mut self) -> Action {
+        if self.install.running {
+            self.notice = Some(HELM_RUNNING.into());
+            return Action::None;
+        }
         match self.form.first_error() {
             Some((label, error)) => {
                 self.notice = Some(format!("{label}: {error}"));
@@ -254,7 +270,9 @@ impl App {
                 self.enr = view.enr.clone().or(self.enr.take());
                 self.status = view.status.clone();
                 self.problems = view.problems.clone();
-                let name = view.pod.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| format!("{}-0", self.release));
+                let name = view.pod.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| {
+                    crate::kube::release::ReleaseNames::new(&view.namespace, &view.release, None).pod()
+                });
                 self.nodes =
                     vec![NodeHealth { name, pod: view.pod.clone(), charon: view.charon.clone(), charon_error: None }];
                 self.follow_formation(view.charon.is_some());
@@ -333,6 +351,18 @@ mod tests {
         assert_eq!(app.on_key(key(KeyCode::Enter)), Action::None);
         assert_eq!(app.screen, Screen::Configure);
         assert_eq!(app.notice.as_deref(), Some("Operator address: required"));
+    }
+
+    #[test]
+    fn while_helm_runs_q_and_enter_wait_and_say_why() {
+        let mut app = cluster_app();
+        app.install.running = true;
+        app.on_key(key(KeyCode::Char('3')));
+        assert_eq!(app.screen, Screen::Install);
+        assert_eq!(app.on_key(key(KeyCode::Enter)), Action::None, "a second helm run must not start");
+        assert_eq!(app.on_key(key(KeyCode::Char('q'))), Action::None);
+        assert_eq!(app.notice.as_deref(), Some(HELM_RUNNING));
+        assert_eq!(app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Action::Quit);
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub fn default_chart() -> String {
 
 /// Runs the wizard until the operator quits.
 pub fn run(target: ReleaseTarget, args: WizardArgs) -> anyhow::Result<()> {
+    crate::cli::refuse_private_key_arguments(&args.helm_args)
+        .map_err(|message| anyhow::anyhow!("--helm-arg: {message}"))?;
     crate::logging::init_file("dv-tui")?;
     let runtime = tokio::runtime::Runtime::new()?;
     if args.demo {
@@ -216,7 +218,11 @@ async fn event_loop(
                     }
                 }
                 Some(update) = updates.recv() => {
-                    tracing::debug!(?update, "update");
+                    // Helm's own output stays on screen only: `helm --debug`
+                    // prints the computed values, which may hold a key.
+                    if !matches!(update, Update::InstallOutput(_)) {
+                        tracing::debug!(?update, "update");
+                    }
                     app.apply(update);
                 }
                 _ = tick.tick() => {}

@@ -127,7 +127,6 @@ fn draw_preflight(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut lines = Vec::new();
     for check in &app.preflight {
         let (mark, style) = match check.state {
-            CheckState::Running => ("…", theme.dim()),
             CheckState::Pass => ("✓", theme.good()),
             CheckState::Warn => ("!", theme.warn()),
             CheckState::Fail => ("✗", theme.bad()),

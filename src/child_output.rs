@@ -19,8 +19,11 @@ pub fn lines(child: &mut Child) -> mpsc::UnboundedReceiver<String> {
     for stream in streams.into_iter().flatten() {
         let sender = sender.clone();
         tokio::spawn(async move {
-            let mut lines = BufReader::new(stream).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
+            // Split on bytes and decode lossily: a stray non-UTF-8 byte must
+            // not stop the draining, or the child blocks on a full pipe.
+            let mut lines = BufReader::new(stream).split(b'\n');
+            while let Ok(Some(line)) = lines.next_segment().await {
+                let line = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(&line)).into_owned();
                 if sender.send(line).is_err() {
                     break;
                 }
@@ -37,7 +40,7 @@ mod tests {
     #[tokio::test]
     async fn both_streams_arrive_and_the_channel_ends_with_the_program() {
         let mut child = tokio::process::Command::new("sh")
-            .args(["-c", "echo out; echo err >&2"])
+            .args(["-c", r"echo out; printf 'err \377\n' >&2; echo after"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -48,7 +51,7 @@ mod tests {
             seen.push(line);
         }
         seen.sort();
-        assert_eq!(seen, ["err", "out"]);
+        assert_eq!(seen, ["after", "err \u{fffd}", "out"], "a non-UTF-8 byte does not stop the reading");
         assert!(child.wait().await.unwrap().success());
     }
 }

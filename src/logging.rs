@@ -17,7 +17,7 @@ pub fn init_json() {
 }
 
 /// Where the wizard logs: `$XDG_STATE_HOME/dv-pod`, else `~/.local/state/dv-pod`.
-pub fn log_dir() -> PathBuf {
+fn log_dir() -> PathBuf {
     std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state")))

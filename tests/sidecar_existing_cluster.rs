@@ -31,12 +31,17 @@ fn created_cluster(dir: &Path) -> PathBuf {
 }
 
 fn adopt(node: &Path, data_dir: &Path, lock: &[&str], status_file: &Path) -> Output {
+    adopt_with_keys(node, &node.join("validator_keys"), data_dir, lock, status_file)
+}
+
+/// `node`'s ENR key adopting `lock` with the key shares in `keys_dir`.
+fn adopt_with_keys(node: &Path, keys_dir: &Path, data_dir: &Path, lock: &[&str], status_file: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
         .arg("dkg")
         .arg(format!("--data-dir={}", data_dir.display()))
         .arg(format!("--enr-key-file={}", node.join("charon-enr-private-key").display()))
         .args(["--operator-address", OPERATOR, "--network", "hoodi", "--charon", "/nonexistent/charon"])
-        .arg(format!("--keys-dir={}", node.join("validator_keys").display()))
+        .arg(format!("--keys-dir={}", keys_dir.display()))
         .arg(format!("--status-file={}", status_file.display()))
         .args(lock)
         .output()
@@ -74,6 +79,27 @@ fn a_lock_file_with_our_key_shares_is_put_in_place_without_a_dkg_and_the_sources
     // A restart finds the adopted cluster and leaves it as it is.
     let again = adopt(&node, &data, &[&format!("--lock-file={}", lock_file.display())], &status);
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+}
+
+#[test]
+fn another_nodes_key_shares_are_refused_and_leave_nothing_behind() {
+    let work = tempfile::tempdir().unwrap();
+    let created = created_cluster(work.path());
+    let node = created.join("node0");
+    let data = work.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    // Our key and the cluster's lock, but node 1's key shares.
+    let out = adopt_with_keys(
+        &node,
+        &created.join("node1/validator_keys"),
+        &data,
+        &[&format!("--lock-file={}", node.join("cluster-lock.json").display())],
+        &work.path().join("s.json"),
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the key shares belong to another node"), "{stderr}");
+    assert!(!data.join("cluster").exists() && !data.join(".dkg-attempt").exists());
 }
 
 #[test]

@@ -28,14 +28,24 @@ fn charon_key_shares(work: &Path) -> PathBuf {
     work.join("cluster/node0/validator_keys")
 }
 
-fn try_import(client: &str, from: &Path, to: &Path) -> std::process::Output {
+/// Imports into `to`, bound through `binding_dir` (Charon's volume).
+fn import_bound(client: &str, from: &Path, to: &Path, binding_dir: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
         .args(["import-keys", "--client", client, "--from"])
         .arg(from)
         .arg("--to")
         .arg(to)
+        .arg("--binding-dir")
+        .arg(binding_dir)
         .output()
         .unwrap()
+}
+
+/// Imports into `to` with a binding directory of its own beside it.
+fn try_import(client: &str, from: &Path, to: &Path) -> std::process::Output {
+    let mut binding_dir = to.as_os_str().to_owned();
+    binding_dir.push(".charon-data");
+    import_bound(client, from, to, Path::new(&binding_dir))
 }
 
 fn import(client: &str, from: &Path, to: &Path) {
@@ -238,17 +248,7 @@ fn keys_are_not_laid_out_on_a_replaced_vc_volume_or_for_a_switched_client() {
     let work = tempfile::tempdir().unwrap();
     let shares = charon_key_shares(work.path());
     let charon_volume = work.path().join("charon-data");
-    let import_bound = |client: &str, vc: &Path| {
-        Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
-            .args(["import-keys", "--client", client, "--from"])
-            .arg(&shares)
-            .arg("--to")
-            .arg(vc)
-            .arg("--binding-dir")
-            .arg(&charon_volume)
-            .output()
-            .unwrap()
-    };
+    let import_bound = |client: &str, vc: &Path| import_bound(client, &shares, vc, &charon_volume);
     let vc = work.path().join("vc-data");
     assert!(import_bound("lighthouse", &vc).status.success());
     assert!(import_bound("lighthouse", &vc).status.success(), "the same volume and client import again");

@@ -3,11 +3,7 @@
 //! node auth headers go there, so they never appear in the pod spec, an
 //! environment variable or a process's arguments.
 
-use std::{
-    io::Write,
-    os::unix::fs::OpenOptionsExt,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CharonConfigError {
@@ -36,14 +32,11 @@ pub fn write(headers: &str, out_dir: &Path) -> Result<PathBuf, CharonConfigError
     }
     let document = serde_json::json!({ "beacon-node-headers": headers });
     let path = out_dir.join("charon.yaml");
-    // A restarted pod finds the file it wrote before, read-only; replace it.
-    let _ = std::fs::remove_file(&path);
-    let write = |path: &Path| -> std::io::Result<()> {
-        let text = serde_norway::to_string(&document).map_err(std::io::Error::other)?;
-        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o400).open(path)?;
-        file.write_all(text.as_bytes())
-    };
-    write(&path).map_err(|source| CharonConfigError::Write { path: path.clone(), source })?;
+    // A restarted pod finds the file it wrote before; it is replaced whole.
+    serde_norway::to_string(&document)
+        .map_err(std::io::Error::other)
+        .and_then(|text| super::files::replace(&path, text.as_bytes(), 0o400))
+        .map_err(|source| CharonConfigError::Write { path: path.clone(), source })?;
     Ok(path)
 }
 

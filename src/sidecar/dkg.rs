@@ -359,17 +359,25 @@ fn judge_outputs(dir: &Path, our_enr: &str, expected: &Definition) -> Result<Str
     if lock.definition.config_hash != expected.config_hash {
         return Err("the cluster lock is for another definition".into());
     }
-    if !lock.definition.operators.iter().any(|o| o.enr == our_enr) {
-        return Err("the cluster lock does not contain this node's ENR".into());
-    }
-    check_keystores(&dir.join(KEYS_DIR), lock.validators)?;
+    let ours = lock.our_public_shares(our_enr).ok_or("the cluster lock does not contain this node's ENR")?;
+    check_keystores(&dir.join(KEYS_DIR), &ours)?;
     Ok(lock.lock_hash)
 }
 
 struct Lock {
     definition: Definition,
     lock_hash: String,
-    validators: usize,
+    /// Per distributed validator, each operator's public key share (hex).
+    public_shares: Vec<Vec<String>>,
+}
+
+impl Lock {
+    /// The public key shares that belong to the operator with `enr`, one per
+    /// validator; `None` if the lock does not name that ENR.
+    fn our_public_shares(&self, enr: &str) -> Option<Vec<String>> {
+        let index = self.definition.operators.iter().position(|o| o.enr == enr)?;
+        self.public_shares.iter().map(|shares| shares.get(index).cloned()).collect()
+    }
 }
 
 /// Reads a cluster lock and verifies the definition inside it.
@@ -382,27 +390,56 @@ fn read_lock(path: &Path) -> Result<Lock, String> {
     if let Some(failure) = report.first_failure() {
         return Err(format!("{}: the definition inside does not verify: {failure}", path.display()));
     }
-    let validators = value["distributed_validators"].as_array().map_or(0, Vec::len);
-    if validators as i64 != definition.num_validators {
+    let public_shares: Vec<Vec<String>> = value["distributed_validators"]
+        .as_array()
+        .map(|validators| {
+            validators
+                .iter()
+                .map(|v| {
+                    v["public_shares"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if public_shares.len() as i64 != definition.num_validators {
         return Err(format!(
             "{}: {} distributed validators for num_validators {}",
             path.display(),
-            validators,
+            public_shares.len(),
             definition.num_validators
         ));
     }
     let lock_hash = value["lock_hash"].as_str().unwrap_or_default().to_string();
-    Ok(Lock { definition, lock_hash, validators })
+    Ok(Lock { definition, lock_hash, public_shares })
 }
 
-fn check_keystores(dir: &Path, validators: usize) -> Result<(), String> {
-    for i in 0..validators {
-        for extension in ["json", "txt"] {
-            let path = dir.join(format!("keystore-{i}.{extension}"));
-            let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            if size == 0 {
-                return Err(format!("{} is missing or empty", path.display()));
-            }
+/// Every validator has its keystore and password, and each keystore holds
+/// the public key share the lock assigns to this node (not another node's).
+fn check_keystores(dir: &Path, our_shares: &[String]) -> Result<(), String> {
+    for (i, expected) in our_shares.iter().enumerate() {
+        let password = dir.join(format!("keystore-{i}.txt"));
+        if fs::metadata(&password).map(|m| m.len()).unwrap_or(0) == 0 {
+            return Err(format!("{} is missing or empty", password.display()));
+        }
+        let keystore = dir.join(format!("keystore-{i}.json"));
+        let pubkey = fs::read(&keystore)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .and_then(|v| v["pubkey"].as_str().map(str::to_ascii_lowercase))
+            .ok_or_else(|| format!("{} is missing or has no pubkey", keystore.display()))?;
+        if pubkey.trim_start_matches("0x") != expected.to_ascii_lowercase().trim_start_matches("0x") {
+            return Err(format!(
+                "{} holds public key 0x{pubkey}, but the lock assigns this node 0x{} for validator {i}: the key \
+                 shares belong to another node",
+                keystore.display(),
+                expected.trim_start_matches("0x")
+            ));
         }
     }
     Ok(())
@@ -414,14 +451,14 @@ fn check_existing_cluster(cluster_dir: &Path, our_enr: &str) -> anyhow::Result<S
     let lock = read_lock(&cluster_dir.join(LOCK_FILE)).map_err(anyhow::Error::msg).with_context(|| {
         format!("{} exists but does not hold a valid cluster lock; it is left untouched", cluster_dir.display())
     })?;
-    if !lock.definition.operators.iter().any(|o| o.enr == our_enr) {
+    let Some(ours) = lock.our_public_shares(our_enr) else {
         bail!(
             "the cluster lock in {} does not contain this node's ENR {our_enr}: the ENR key and the lock belong to \
              different nodes (was the key Secret replaced?)",
             cluster_dir.display()
         );
-    }
-    check_keystores(&cluster_dir.join(KEYS_DIR), lock.validators).map_err(anyhow::Error::msg)?;
+    };
+    check_keystores(&cluster_dir.join(KEYS_DIR), &ours).map_err(anyhow::Error::msg)?;
     tracing::info!(lock_hash = %lock.lock_hash, "a valid cluster lock is already in place; nothing to do");
     Ok(lock.lock_hash)
 }
@@ -657,26 +694,13 @@ async fn adopt_existing_cluster(
             lock
         }
     };
-    let scratch = config.data_dir.join(ATTEMPT_DIR);
-    fs::create_dir_all(scratch.join(KEYS_DIR))?;
-    status::write_atomically(&scratch.join(LOCK_FILE), serde_json::to_vec_pretty(&lock)?.as_slice())?;
-    let validators = lock["distributed_validators"].as_array().map_or(0, Vec::len);
-    for i in 0..validators {
-        for extension in ["json", "txt"] {
-            let name = format!("keystore-{i}.{extension}");
-            let from = existing.keys_dir.join(&name);
-            let bytes = fs::read(&from).with_context(|| format!("reading this node's key share {}", from.display()))?;
-            let to = scratch.join(KEYS_DIR).join(&name);
-            ensure!(
-                super::files::write_new(&to, &bytes, 0o600)?,
-                "{} already exists in a fresh directory",
-                to.display()
-            );
-        }
-    }
     let definition = Definition::from_value(lock["cluster_definition"].clone())
         .map_err(|e| anyhow::anyhow!("the lock's cluster_definition: {e}"))?;
-    match judge_outputs(&scratch, our_enr, &definition) {
+    let scratch = config.data_dir.join(ATTEMPT_DIR);
+    let staged = stage_existing_cluster(&scratch, &lock, &existing.keys_dir)
+        .map_err(|e| format!("{e:#}"))
+        .and_then(|()| judge_outputs(&scratch, our_enr, &definition));
+    match staged {
         Ok(lock_hash) => {
             tracing::info!(%lock_hash, "adopting a cluster formed elsewhere; no DKG runs");
             move_into_place(config, &scratch, &lock_hash, 0)?;
@@ -687,6 +711,29 @@ async fn adopt_existing_cluster(
             bail!("the existing cluster cannot be used: {problem}")
         }
     }
+}
+
+/// Lays out an adopted cluster in the scratch directory as a DKG would leave
+/// it: the definition first, so an interrupted adoption is judged like an
+/// interrupted DKG on restart, then the lock and this node's key shares.
+fn stage_existing_cluster(scratch: &Path, lock: &Value, keys_dir: &Path) -> anyhow::Result<()> {
+    let write_new = |path: &Path, bytes: &[u8]| -> anyhow::Result<()> {
+        ensure!(super::files::write_new(path, bytes, 0o600)?, "{} already exists in a fresh directory", path.display());
+        Ok(())
+    };
+    fs::create_dir_all(scratch.join(KEYS_DIR))?;
+    write_new(&scratch.join(DEFINITION_FILE), &serde_json::to_vec_pretty(&lock["cluster_definition"])?)?;
+    write_new(&scratch.join(LOCK_FILE), &serde_json::to_vec_pretty(lock)?)?;
+    let validators = lock["distributed_validators"].as_array().map_or(0, Vec::len);
+    for i in 0..validators {
+        for extension in ["json", "txt"] {
+            let name = format!("keystore-{i}.{extension}");
+            let from = keys_dir.join(&name);
+            let bytes = fs::read(&from).with_context(|| format!("reading this node's key share {}", from.display()))?;
+            write_new(&scratch.join(KEYS_DIR).join(&name), &bytes)?;
+        }
+    }
+    Ok(())
 }
 
 /// Copies the key into the scratch directory with mode 0600, never

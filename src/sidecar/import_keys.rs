@@ -32,12 +32,19 @@ pub enum ValidatorClient {
 }
 
 /// One key share as Charon wrote it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KeyShare {
     /// `0x`-prefixed lower-case hex of the share's BLS public key.
     pub pubkey: String,
     pub keystore: Vec<u8>,
     pub password: zeroize::Zeroizing<Vec<u8>>,
+}
+
+/// Shows the public key only: the password must never reach a log line.
+impl std::fmt::Debug for KeyShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyShare").field("pubkey", &self.pubkey).finish_non_exhaustive()
+    }
 }
 
 /// Reads every `keystore-*.json` with its `.txt` password from `dir`.
@@ -83,12 +90,10 @@ impl KeyShare {
         }
         let envelope: Envelope = serde_json::from_slice(&self.keystore)
             .with_context(|| format!("the keystore of {} has no EIP-2335 crypto object", self.pubkey))?;
-        let password = zeroize::Zeroizing::new(
-            String::from_utf8(self.password.to_vec())
-                .with_context(|| format!("the password of {} is not UTF-8", self.pubkey))?,
-        );
+        let password = std::str::from_utf8(&self.password)
+            .map_err(|_| anyhow::anyhow!("the password of {} is not UTF-8", self.pubkey))?;
         let secret =
-            envelope.crypto.decrypt(&password).with_context(|| format!("opening the key share {}", self.pubkey))?;
+            envelope.crypto.decrypt(password).with_context(|| format!("opening the key share {}", self.pubkey))?;
         anyhow::ensure!(
             secret.len() == 32,
             "the key share {} holds {} bytes, not a 32-byte BLS key",
@@ -108,29 +113,17 @@ pub struct ImportSummary {
 
 /// Lays out `shares` for `client` under `vc_dir`.
 pub fn import(client: ValidatorClient, shares: &[KeyShare], vc_dir: &Path) -> anyhow::Result<ImportSummary> {
+    let layout = match client {
+        ValidatorClient::Prysm => return super::prysm_wallet::add_shares(vc_dir, shares),
+        ValidatorClient::Lighthouse => lighthouse_files,
+        ValidatorClient::Teku => teku_files,
+        ValidatorClient::Nimbus => nimbus_files,
+        ValidatorClient::Lodestar => lodestar_files,
+    };
     let mut summary = ImportSummary::default();
-    if client == ValidatorClient::Prysm {
-        (summary.added, summary.kept) = super::prysm_wallet::add_shares(vc_dir, shares)?;
-        return Ok(summary);
-    }
     for share in shares {
         let pk = &share.pubkey;
-        let (keystore, password) = match client {
-            ValidatorClient::Lighthouse => (
-                vc_dir.join("validators").join(pk).join("voting-keystore.json"),
-                vc_dir.join("validators").join(pk).join("password.txt"),
-            ),
-            ValidatorClient::Teku => {
-                (vc_dir.join("keys").join(format!("{pk}.json")), vc_dir.join("passwords").join(format!("{pk}.txt")))
-            }
-            ValidatorClient::Prysm => unreachable!("Prysm keys go into its wallet above"),
-            ValidatorClient::Nimbus => {
-                (vc_dir.join("validators").join(pk).join("keystore.json"), vc_dir.join("secrets").join(pk))
-            }
-            ValidatorClient::Lodestar => {
-                (vc_dir.join("keystores").join(pk).join("voting-keystore.json"), vc_dir.join("secrets").join(pk))
-            }
-        };
+        let (keystore, password) = layout(vc_dir, pk);
         // The password goes first: a keystore a client can see always has one.
         let wrote_password = write_new(&password, &share.password)?;
         let wrote_keystore = write_new(&keystore, &share.keystore)?;
@@ -142,6 +135,24 @@ pub fn import(client: ValidatorClient, shares: &[KeyShare], vc_dir: &Path) -> an
     Ok(summary)
 }
 
+/// Where each file-reading client finds a share's keystore and password.
+fn lighthouse_files(vc_dir: &Path, pk: &str) -> (PathBuf, PathBuf) {
+    let dir = vc_dir.join("validators").join(pk);
+    (dir.join("voting-keystore.json"), dir.join("password.txt"))
+}
+
+fn teku_files(vc_dir: &Path, pk: &str) -> (PathBuf, PathBuf) {
+    (vc_dir.join("keys").join(format!("{pk}.json")), vc_dir.join("passwords").join(format!("{pk}.txt")))
+}
+
+fn nimbus_files(vc_dir: &Path, pk: &str) -> (PathBuf, PathBuf) {
+    (vc_dir.join("validators").join(pk).join("keystore.json"), vc_dir.join("secrets").join(pk))
+}
+
+fn lodestar_files(vc_dir: &Path, pk: &str) -> (PathBuf, PathBuf) {
+    (vc_dir.join("keystores").join(pk).join("voting-keystore.json"), vc_dir.join("secrets").join(pk))
+}
+
 fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<bool> {
     super::files::write_new(path, bytes, 0o600).with_context(|| format!("writing {}", path.display()))
 }
@@ -151,7 +162,12 @@ fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<bool> {
 /// to disable a validator) are never rewritten.
 fn add_lighthouse_definition(vc_dir: &Path, pk: &str, keystore: &Path, password: &Path) -> anyhow::Result<()> {
     let path = vc_dir.join("validators").join("validator_definitions.yml");
-    let existing = fs::read_to_string(&path).unwrap_or_default();
+    let existing = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        // Rewriting from nothing would drop the entries Lighthouse keeps there.
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
     if existing.contains(&format!("voting_public_key: \"{pk}\"")) {
         return Ok(());
     }

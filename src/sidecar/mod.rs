@@ -66,9 +66,9 @@ enum Command {
         to: PathBuf,
         /// Directory on Charon's volume that records which VC volume and
         /// client the key shares belong to; a replaced VC volume or a changed
-        /// client is then refused (see `vc_volume`). The chart always sets it.
+        /// client is then refused (see `vc_volume`).
         #[arg(long, env = "DV_VC_BINDING_DIR")]
-        binding_dir: Option<PathBuf>,
+        binding_dir: PathBuf,
     },
     /// Write Charon's config file (`charon.yaml`, read from Charon's working
     /// directory) with settings that must not pass through env vars or
@@ -270,9 +270,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::ImportKeys { client, from, to, binding_dir } => {
             let shares = import_keys::read_key_shares(&from)?;
-            if let Some(binding_dir) = binding_dir {
-                vc_volume::check_and_bind(&binding_dir, &to, client)?;
-            }
+            vc_volume::check_and_bind(&binding_dir, &to, client)?;
             let summary = import_keys::import(client, &shares, &to)?;
             tracing::info!(client = ?client, added = ?summary.added, kept = summary.kept.len(), "key shares laid out");
             Ok(ExitCode::SUCCESS)

@@ -8,7 +8,8 @@
 //!
 //! Keys are only ever added: an existing wallet is opened with its password,
 //! missing shares are appended, and the new file replaces the old one only
-//! after it has been read back and found to hold every key it held before.
+//! after the new envelope has been opened again and found to hold every key
+//! the old one held.
 
 use std::{fs, path::Path};
 
@@ -17,16 +18,19 @@ use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{files, import_keys::KeyShare};
+use super::{
+    files,
+    import_keys::{ImportSummary, KeyShare},
+};
 use crate::keystore::Crypto;
 
 /// The wallet directory under the VC data directory; the chart passes it as
 /// `--wallet-dir`.
-pub const WALLET_DIR: &str = "prysm-wallet";
+const WALLET_DIR: &str = "prysm-wallet";
 /// The wallet password file inside the wallet directory
 /// (`--wallet-password-file`). Prysm looks only for keymanager folders in the
 /// wallet directory, so the file may live there.
-pub const PASSWORD_FILE: &str = "password.txt";
+const PASSWORD_FILE: &str = "password.txt";
 const ACCOUNTS_FILE: &str = "direct/accounts/all-accounts.keystore.json";
 
 /// Prysm's accounts file: the envelope and its identity fields.
@@ -62,8 +66,8 @@ impl AccountStore {
 }
 
 /// Adds `shares` to the Prysm wallet under `vc_dir`, creating the wallet and
-/// its password on first use. Returns the public keys added and kept.
-pub fn add_shares(vc_dir: &Path, shares: &[KeyShare]) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+/// its password on first use.
+pub fn add_shares(vc_dir: &Path, shares: &[KeyShare]) -> anyhow::Result<ImportSummary> {
     let wallet = vc_dir.join(WALLET_DIR);
     let accounts_path = wallet.join(ACCOUNTS_FILE);
     let password = wallet_password(&wallet, accounts_path.exists())?;
@@ -75,7 +79,7 @@ pub fn add_shares(vc_dir: &Path, shares: &[KeyShare]) -> anyhow::Result<(Vec<Str
     };
     let before = store.pubkeys_hex()?;
 
-    let (mut added, mut kept) = (Vec::new(), Vec::new());
+    let ImportSummary { mut added, mut kept } = ImportSummary::default();
     for share in shares {
         if before.contains(&share.pubkey) {
             kept.push(share.pubkey.clone());
@@ -87,7 +91,7 @@ pub fn add_shares(vc_dir: &Path, shares: &[KeyShare]) -> anyhow::Result<(Vec<Str
         added.push(share.pubkey.clone());
     }
     if added.is_empty() {
-        return Ok((added, kept));
+        return Ok(ImportSummary { added, kept });
     }
 
     let plaintext = Zeroizing::new(serde_json::to_vec(&store)?);
@@ -104,7 +108,7 @@ pub fn add_shares(vc_dir: &Path, shares: &[KeyShare]) -> anyhow::Result<(Vec<Str
         "the rewritten Prysm wallet does not hold every key; the existing wallet was left as it was"
     );
     files::replace(&accounts_path, &encoded, 0o600).with_context(|| format!("writing {}", accounts_path.display()))?;
-    Ok((added, kept))
+    Ok(ImportSummary { added, kept })
 }
 
 fn open(bytes: &[u8], password: &str) -> anyhow::Result<AccountStore> {

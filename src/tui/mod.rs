@@ -186,6 +186,7 @@ async fn event_loop(
     });
     let mut terminal = ratatui::init();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut clipboard = clipboard::Clipboard::default();
     let outcome: anyhow::Result<()> = async {
         loop {
             app.now = SystemTime::now();
@@ -201,7 +202,7 @@ async fn event_loop(
                         Action::None => {}
                         Action::CopyEnr => {
                             if let Some(enr) = app.enr.clone() {
-                                app.notice = Some(clipboard::copy(&enr));
+                                app.notice = Some(clipboard.copy(&enr));
                             }
                         }
                         Action::SaveValues => {

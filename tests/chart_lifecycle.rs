@@ -10,10 +10,9 @@ use std::process::Command;
 
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
-    core::v1::{Namespace, PersistentVolumeClaim, Secret},
+    core::v1::{PersistentVolumeClaim, Secret},
 };
-use kube::{Api, api::PostParams};
-use serde_json::json;
+use kube::Api;
 use support::bed::{bed, bin, run_enr_job};
 
 const OPERATOR_SET: &str = "charon.operatorAddress=0x52908400098527886E0F7030069857D2E4169EE7";
@@ -62,12 +61,7 @@ async fn claim_uids(namespace: &str) -> Vec<String> {
 async fn install_upgrade_rollback_uninstall_reinstall_keep_the_key_and_the_volumes() {
     for helm_major in ["helm3", "helm4"] {
         let namespace = format!("lifecycle-{helm_major}");
-        let ns =
-            json!({"metadata": {"name": namespace, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
-        Api::<Namespace>::all(bed().client().await)
-            .create(&PostParams::default(), &serde_json::from_value(ns).unwrap())
-            .await
-            .unwrap();
+        bed().create_restricted_namespace(&namespace).await;
 
         helm(helm_major, &namespace, &install_args("install", "my-dv", &[]));
         let enr = run_enr_job(&namespace, "my-dv").await;

@@ -7,16 +7,18 @@ mod support;
 
 use std::process::{Command, Output};
 
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::{
     Api,
     api::{DynamicObject, PostParams},
     discovery::{Discovery, Scope},
 };
 use serde_json::{Value, json};
-use support::bed::{bed, bin};
+use support::{
+    OPERATOR,
+    bed::{bed, bin},
+};
 
-const OPERATOR: &str = "0x52908400098527886E0F7030069857D2E4169EE7";
 const CLIENTS: [&str; 5] = ["lighthouse", "teku", "prysm", "nimbus", "lodestar"];
 
 fn helm_template(helm: &str, release: &str, sets: &[&str]) -> Output {
@@ -249,11 +251,7 @@ fn an_existing_lock_from_a_configmap_or_a_hash_reaches_the_sidecar_with_the_key_
 /// with the StatefulSet's and the Job's pod templates.
 async fn admit_under_restricted(namespace: &str, objects: &[Value]) {
     let client = bed().client().await;
-    let ns = json!({"metadata": {"name": namespace, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &serde_json::from_value(ns).unwrap())
-        .await
-        .unwrap();
+    bed().create_restricted_namespace(namespace).await;
     let discovery = Discovery::new(client.clone()).run().await.unwrap();
     for object in objects {
         let mut object: DynamicObject = serde_json::from_value(object.clone()).unwrap();
@@ -328,8 +326,10 @@ fn a_key_supplied_at_install_reaches_only_the_enr_job_through_a_transient_hook_s
     let carrier = find(&objects, "Secret", "my-dv-enr-key-supplied");
     assert_eq!(carrier["stringData"]["charon-enr-private-key"], key.as_str());
     assert_eq!(carrier["metadata"]["annotations"]["helm.sh/hook"], "pre-install,pre-upgrade");
+    let delete_policy = carrier["metadata"]["annotations"]["helm.sh/hook-delete-policy"].as_str().unwrap();
     assert!(
-        carrier["metadata"]["annotations"]["helm.sh/hook-delete-policy"].as_str().unwrap().contains("hook-succeeded")
+        delete_policy.contains("hook-succeeded") && delete_policy.contains("hook-failed"),
+        "the carrier of a key must go whether the ENR Job succeeds or fails: {delete_policy}"
     );
     let job = &find(&objects, "Job", "my-dv-enr")["spec"]["template"]["spec"];
     let args = job["containers"][0]["args"].as_array().unwrap();

@@ -12,16 +12,13 @@ use std::{
 };
 
 use dv_pod::obol_api::simulator::{Simulator, SimulatorConfig};
-use k8s_openapi::api::core::v1::Namespace;
-use kube::{Api, api::PostParams};
-use serde_json::{Value, json};
+use serde_json::Value;
 use support::{
+    OPERATOR,
     bed::{bed, bin, run_enr_job},
     process::{free_port, spawn},
     schema::assert_matches,
 };
-
-const OPERATOR: &str = "0x52908400098527886E0F7030069857D2E4169EE7";
 
 /// `kubectl-dv` with the bed's kubeconfig and Helm 3 as `helm`.
 fn plugin(args: &[&str]) -> Output {
@@ -39,17 +36,9 @@ fn stdout_json(out: &Output) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
-async fn namespace(name: &str) {
-    let ns = json!({"metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
-    Api::<Namespace>::all(bed().client().await)
-        .create(&PostParams::default(), &serde_json::from_value(ns).unwrap())
-        .await
-        .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_enr_and_status_follow_a_release_from_helm_to_the_sidecars_status() {
-    namespace("plugin").await;
+    bed().create_restricted_namespace("plugin").await;
     let install = plugin(&[
         "install",
         "-n",

@@ -13,9 +13,7 @@ use std::{
 
 use dv_pod::obol_api::simulator::{Simulator, SimulatorConfig};
 use serde_json::Value;
-use support::{bed::bin, process::free_port};
-
-const OPERATOR: &str = "0x52908400098527886E0F7030069857D2E4169EE7";
+use support::{OPERATOR, bed::bin, process::free_port};
 
 /// Four nodes made by `charon create cluster`: node<i>/{charon-enr-private-key,
 /// cluster-lock.json, validator_keys/}.

@@ -16,9 +16,8 @@ use dv_pod::{
     definition::{Network, eip712},
     obol_api::simulator::{ClusterPlan, OperatorPlan, SignAt, Simulator, SimulatorConfig},
 };
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::{Api, api::PostParams};
-use serde_json::json;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
 use support::{
     bed::{bed, bin, run_enr_job},
     process::{free_port, spawn},
@@ -39,7 +38,12 @@ impl Tmux {
     }
 
     fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").arg("-S").arg(&self.socket).args(args).output().expect("tmux is installed");
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs (apt-get install tmux)");
         assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     }
@@ -99,11 +103,7 @@ fn memory_kib(pid: u32, field: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wizard_installs_the_chart_shows_the_enr_and_follows_formation_in_a_real_terminal() {
     let work = tempfile::tempdir().unwrap();
-    let ns = json!({"metadata": {"name": "wizard", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
-    Api::<Namespace>::all(bed().client().await)
-        .create(&PostParams::default(), &serde_json::from_value(ns).unwrap())
-        .await
-        .unwrap();
+    bed().create_restricted_namespace("wizard").await;
     let simulator = Simulator::new(&SimulatorConfig::default()).unwrap();
     let api = simulator.clone().spawn(([127, 0, 0, 1], free_port()).into()).await.unwrap();
     let our_eth_key = k256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
@@ -130,8 +130,16 @@ async fn the_wizard_installs_the_chart_shows_the_enr_and_follows_formation_in_a_
     // Configure: a wrong checksum is named as it is typed, then fixed.
     tmux.keys(&["Tab"]);
     tmux.wait_for(&["Operator address"], Duration::from_secs(5));
-    tmux.type_text(&operator.to_lowercase().replacen("0x", "0X", 1));
-    tmux.wait_for(&["✗"], Duration::from_secs(5));
+    // The first letter's case flipped: mixed case that fails EIP-55.
+    let flip = operator[2..].find(|c: char| c.is_ascii_alphabetic()).unwrap() + 2;
+    let mut typo = operator.clone();
+    let letter = typo.remove(flip);
+    typo.insert(
+        flip,
+        if letter.is_ascii_uppercase() { letter.to_ascii_lowercase() } else { letter.to_ascii_uppercase() },
+    );
+    tmux.type_text(&typo);
+    tmux.wait_for(&["EIP-55"], Duration::from_secs(5));
     tmux.keys(&["BSpace"; 42]);
     tmux.type_text(&operator);
     tmux.keys(&["Down"]);

@@ -274,6 +274,17 @@ impl Bed {
     }
 
     /// A token for a ServiceAccount from the TokenRequest API.
+    /// Creates a namespace that enforces the `restricted` Pod Security Standard.
+    pub async fn create_restricted_namespace(&self, name: &str) {
+        let namespace = serde_json::json!({
+            "metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}
+        });
+        Api::<k8s_openapi::api::core::v1::Namespace>::all(self.client().await)
+            .create(&PostParams::default(), &serde_json::from_value(namespace).unwrap())
+            .await
+            .unwrap();
+    }
+
     pub async fn mint_token(&self, namespace: &str, name: &str) -> String {
         let accounts: Api<ServiceAccount> = Api::namespaced(self.client().await, namespace);
         let request = TokenRequest {

@@ -2,6 +2,9 @@
 //! `mod support;` gets its own test bed on first use.
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+/// A valid, checksummed operator address for tests that need any.
+pub const OPERATOR: &str = "0x52908400098527886E0F7030069857D2E4169EE7";
+
 pub mod bed;
 pub mod formation;
 pub mod process;

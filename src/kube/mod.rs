@@ -175,6 +175,18 @@ pub fn release_labels(release: &str, component: &str) -> BTreeMap<String, String
 /// Data key of the status ConfigMap holding the `dv-pod.status/v1` JSON.
 pub const STATUS_KEY: &str = "status.json";
 
+/// The status a release's sidecar published in its ConfigMap; `None` while
+/// the ConfigMap still holds the chart's placeholder (`{}`).
+pub fn published_status(
+    configmap: &k8s_openapi::api::core::v1::ConfigMap,
+) -> Result<Option<crate::status::Status>, serde_json::Error> {
+    let text = configmap.data.as_ref().and_then(|d| d.get(STATUS_KEY)).map_or("", String::as_str);
+    if text.trim().is_empty() || text.trim() == "{}" {
+        return Ok(None);
+    }
+    serde_json::from_str(text).map(Some)
+}
+
 /// Keeps the status snapshot in a ConfigMap named after the release (so
 /// anyone who can read ConfigMaps in the namespace can follow formation) and
 /// records a Kubernetes Event on the pod at each phase change.

@@ -81,17 +81,10 @@ pub async fn observe(client: &Client, names: &ReleaseNames) -> ReleaseView {
     };
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &names.namespace);
     match configmaps.get_opt(&names.status_configmap()).await {
-        Ok(Some(configmap)) => {
-            let text = configmap.data.as_ref().and_then(|d| d.get(super::STATUS_KEY)).cloned().unwrap_or_default();
-            match serde_json::from_str::<Status>(&text) {
-                Ok(status) => view.status = Some(status),
-                // The chart creates it as "{}" until the sidecar first writes.
-                Err(_) if text.trim() == "{}" || text.is_empty() => {}
-                Err(e) => {
-                    view.problems.push(format!("ConfigMap {} holds no valid status: {e}", names.status_configmap()))
-                }
-            }
-        }
+        Ok(Some(configmap)) => match super::published_status(&configmap) {
+            Ok(status) => view.status = status,
+            Err(e) => view.problems.push(format!("ConfigMap {} holds no valid status: {e}", names.status_configmap())),
+        },
         Ok(None) => {
             view.problems.push(format!("ConfigMap {} not found: is the release installed?", names.status_configmap()))
         }

@@ -336,11 +336,11 @@ async fn check_release(
     let configmaps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> = kube::Api::namespaced(client, namespace);
     let found =
         configmaps.get(configmap).await.map_err(|e| format!("reading ConfigMap {namespace}/{configmap}: {e}"))?;
-    let text = found.data.and_then(|mut d| d.remove(crate::kube::STATUS_KEY)).unwrap_or_default();
-    let status: crate::status::Status =
-        serde_json::from_str(&text).map_err(|_| "the sidecar has not published a status yet".to_string())?;
+    let status = crate::kube::published_status(&found)
+        .map_err(|e| format!("ConfigMap {namespace}/{configmap} holds no valid status: {e}"))?
+        .ok_or("the sidecar has not published a status yet")?;
     if status.phase != crate::status::Phase::Done {
-        return Err(format!("formation is not complete: phase {:?}", status.phase));
+        return Err(format!("formation is not complete: phase {}", status.phase.name()));
     }
     let health =
         crate::health::CharonHealth::probe(&reqwest::Client::new(), charon_url).await.map_err(|e| e.to_string())?;

@@ -211,7 +211,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status { watch, interval, json } => status(&target, watch, Duration::from_secs(interval.max(1)), json),
         Command::Logs { container, follow, tail, previous } => logs(&target, &container, follow, tail, previous),
         Command::Install(args) => install(&target, args),
-        Command::Wizard(args) => open_wizard(target, args),
+        Command::Wizard(args) => open_wizard(target, args, false),
         Command::Demo { json, charon, signing_window_seconds } => {
             let args = WizardArgs {
                 demo: true,
@@ -222,14 +222,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 charon,
                 signing_window_seconds,
             };
-            if json {
-                match crate::tui::demo_options(&args) {
-                    Ok(options) => super::demo::run_headless(options, true),
-                    Err(e) => super::fail(format!("{e:#}")),
-                }
-            } else {
-                open_wizard(target, args)
-            }
+            open_wizard(target, args, json)
         }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "kubectl-dv", &mut std::io::stdout());
@@ -238,11 +231,12 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Opens the wizard; a demo without a terminal prints its progress instead.
-pub fn open_wizard(target: ReleaseTarget, args: WizardArgs) -> ExitCode {
-    if args.demo && !std::io::stdout().is_terminal() {
+/// Opens the wizard; a demo asked for `json`, or without a terminal, prints
+/// its progress instead.
+pub fn open_wizard(target: ReleaseTarget, args: WizardArgs, json: bool) -> ExitCode {
+    if args.demo && (json || !std::io::stdout().is_terminal()) {
         return match crate::tui::demo_options(&args) {
-            Ok(options) => super::demo::run_headless(options, false),
+            Ok(options) => super::demo::run_headless(options, json),
             Err(e) => super::fail(format!("{e:#}")),
         };
     }

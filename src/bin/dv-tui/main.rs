@@ -13,5 +13,5 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    dv_pod::cli::kubectl_dv::open_wizard(cli.target, cli.wizard)
+    dv_pod::cli::kubectl_dv::open_wizard(cli.target, cli.wizard, false)
 }

@@ -615,20 +615,34 @@ fn helm_test_checks_formation_and_charon_as_a_service_account_that_reads_only_th
 }
 
 #[test]
-fn beacon_node_headers_reach_charon_as_a_config_file_never_as_env_or_arguments() {
+fn beacon_node_headers_are_added_by_the_proxy_and_never_reach_charon() {
     let objects = render(
         "helm4",
         &[
             &format!("charon.operatorAddress={OPERATOR}"),
             "charon.beaconNodeHeaders.secretName=bn-auth",
             "charon.beaconNodeHeaders.secretKey=token",
+            "charon.beaconNodeEndpoints={http://bn-a:5052,https://rpc.example/key}",
+            "charon.fallbackBeaconNodeEndpoints={http://bn-fallback:5052}",
         ],
     );
     let pod = &find(&objects, "StatefulSet", "my-dv")["spec"]["template"]["spec"];
-    let config = containers(pod).into_iter().find(|c| c["name"] == "charon-config").unwrap().clone();
-    assert_eq!(config["args"][0], "charon-config");
+    let proxy = containers(pod).into_iter().find(|c| c["name"] == "beacon-proxy").unwrap().clone();
+    assert_eq!(
+        proxy["args"],
+        json!([
+            "beacon-proxy",
+            "--beacon-node-headers-file=/beacon-node-headers/headers",
+            "--upstream=http://bn-a:5052,https://rpc.example/key,http://bn-fallback:5052",
+            "--first-port=15052"
+        ])
+    );
     let charon = containers(pod).into_iter().find(|c| c["name"] == "charon").unwrap().clone();
-    assert_eq!(charon["workingDir"], "/charon-config");
+    let env =
+        |name: &str| charon["env"].as_array().unwrap().iter().find(|e| e["name"] == name).unwrap()["value"].clone();
+    assert_eq!(env("CHARON_BEACON_NODE_ENDPOINTS"), "http://127.0.0.1:15052,http://127.0.0.1:15053");
+    assert_eq!(env("CHARON_FALLBACK_BEACON_NODE_ENDPOINTS"), "http://127.0.0.1:15054");
+    assert!(!charon.to_string().contains("beacon-node-headers"), "Charon sees no headers: {charon}");
     let volume = pod["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "beacon-node-headers").unwrap();
     assert_eq!(
         volume["secret"],
@@ -637,4 +651,17 @@ fn beacon_node_headers_reach_charon_as_a_config_file_never_as_env_or_arguments()
     let text = serde_json::to_string(pod).unwrap();
     assert!(!text.contains("secretKeyRef"), "no Secret is read into an env var");
     assert!(!text.contains("HEADERS\""), "no headers variable is set");
+}
+
+#[test]
+fn without_auth_headers_charon_talks_to_the_beacon_nodes_directly() {
+    let objects = render(
+        "helm4",
+        &[&format!("charon.operatorAddress={OPERATOR}"), "charon.beaconNodeEndpoints={http://bn-a:5052}"],
+    );
+    let pod = &find(&objects, "StatefulSet", "my-dv")["spec"]["template"]["spec"];
+    assert!(containers(pod).iter().all(|c| c["name"] != "beacon-proxy"));
+    let charon = containers(pod).into_iter().find(|c| c["name"] == "charon").unwrap().clone();
+    let endpoints = charon["env"].as_array().unwrap().iter().find(|e| e["name"] == "CHARON_BEACON_NODE_ENDPOINTS");
+    assert_eq!(endpoints.unwrap()["value"], "http://bn-a:5052");
 }

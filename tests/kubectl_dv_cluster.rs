@@ -15,8 +15,8 @@ use dv_pod::obol_api::simulator::{Simulator, SimulatorConfig};
 use serde_json::Value;
 use support::{
     OPERATOR,
-    bed::{bed, bin, run_enr_job},
-    process::{free_port, spawn},
+    bed::{bed, bin, run_enr_job, run_release_sidecar},
+    process::free_port,
     schema::assert_matches,
 };
 
@@ -75,25 +75,9 @@ async fn install_enr_and_status_follow_a_release_from_helm_to_the_sidecars_statu
 
     // The sidecar, as the pod's init container runs it, with no invite yet.
     let work = tempfile::tempdir().unwrap();
-    let key_file = work.path().join("key");
-    let secret = Command::new(bin("kubectl"))
-        .env("KUBECONFIG", &bed().kubeconfig)
-        .args(["get", "secret", "my-dv-enr-key", "-n", "plugin", "-o", "jsonpath={.data.charon-enr-private-key}"])
-        .output()
-        .unwrap();
-    let key = base64_decode(&String::from_utf8(secret.stdout).unwrap());
-    std::fs::write(&key_file, key).unwrap();
-    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let simulator = Simulator::new(&SimulatorConfig::default()).unwrap();
     let api = simulator.spawn(([127, 0, 0, 1], free_port()).into()).await.unwrap();
-    let mut sidecar = Command::new(env!("CARGO_BIN_EXE_dv-sidecar"));
-    sidecar
-        .env("KUBECONFIG", &bed().kubeconfig)
-        .arg("dkg")
-        .args(["--data-dir", work.path().to_str().unwrap(), "--enr-key-file", key_file.to_str().unwrap()])
-        .args(["--operator-address", OPERATOR, "--network", "hoodi", "--api-endpoint", &format!("http://{api}")])
-        .args(["--initial-retry-delay-seconds", "1", "--status-configmap", "my-dv-status", "--namespace", "plugin"]);
-    let _sidecar = spawn("dv-sidecar", sidecar, &work.path().join("sidecar.log"));
+    let _sidecar = run_release_sidecar("plugin", "my-dv", OPERATOR, api, work.path()).await;
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let waiting = loop {
@@ -120,11 +104,6 @@ async fn install_enr_and_status_follow_a_release_from_helm_to_the_sidecars_statu
         assert!(plugin(&["status", "--json", "-n", "plugin", "--release", "my-dv"]).status.success());
     }
     println!("figure: kubectl dv status --json takes {:?} on the bed (mean of {runs})", started.elapsed() / runs);
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(text.trim()).unwrap()
 }
 
 #[tokio::test]

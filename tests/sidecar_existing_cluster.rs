@@ -7,26 +7,13 @@
 mod support;
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Output},
 };
 
 use dv_pod::obol_api::simulator::{Simulator, SimulatorConfig};
 use serde_json::Value;
-use support::{OPERATOR, bed::bin, process::free_port};
-
-/// Four nodes made by `charon create cluster`: node<i>/{charon-enr-private-key,
-/// cluster-lock.json, validator_keys/}.
-fn created_cluster(dir: &Path) -> PathBuf {
-    let out = Command::new(bin("charon"))
-        .args(["create", "cluster", "--nodes=4", "--network=hoodi", "--num-validators=2"])
-        .arg(format!("--cluster-dir={}", dir.join("created").display()))
-        .args([&format!("--withdrawal-addresses={OPERATOR}"), &format!("--fee-recipient-addresses={OPERATOR}")])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    dir.join("created")
-}
+use support::{OPERATOR, charon::create_cluster, process::free_port};
 
 fn adopt(node: &Path, data_dir: &Path, lock: &[&str], status_file: &Path) -> Output {
     adopt_with_keys(node, &node.join("validator_keys"), data_dir, lock, status_file)
@@ -49,7 +36,7 @@ fn adopt_with_keys(node: &Path, keys_dir: &Path, data_dir: &Path, lock: &[&str],
 #[test]
 fn a_lock_file_with_our_key_shares_is_put_in_place_without_a_dkg_and_the_sources_are_untouched() {
     let work = tempfile::tempdir().unwrap();
-    let created = created_cluster(work.path());
+    let created = create_cluster(work.path(), 2, &[]);
     let node = created.join("node0");
     let lock_file = node.join("cluster-lock.json");
     let before = std::fs::read(&lock_file).unwrap();
@@ -82,7 +69,7 @@ fn a_lock_file_with_our_key_shares_is_put_in_place_without_a_dkg_and_the_sources
 #[test]
 fn another_nodes_key_shares_are_refused_and_leave_nothing_behind() {
     let work = tempfile::tempdir().unwrap();
-    let created = created_cluster(work.path());
+    let created = create_cluster(work.path(), 2, &[]);
     let node = created.join("node0");
     let data = work.path().join("data");
     std::fs::create_dir(&data).unwrap();
@@ -103,9 +90,9 @@ fn another_nodes_key_shares_are_refused_and_leave_nothing_behind() {
 #[test]
 fn a_lock_without_our_enr_is_refused_and_leaves_nothing_behind() {
     let work = tempfile::tempdir().unwrap();
-    let created = created_cluster(work.path());
+    let created = create_cluster(work.path(), 2, &[]);
     let other = tempfile::tempdir().unwrap();
-    let foreign = created_cluster(other.path());
+    let foreign = create_cluster(other.path(), 2, &[]);
     // Our key and key shares, another cluster's lock.
     let lock = foreign.join("node0/cluster-lock.json");
     let data = work.path().join("data");
@@ -125,7 +112,7 @@ fn a_lock_without_our_enr_is_refused_and_leaves_nothing_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_hash_is_fetched_from_the_obol_api_and_an_unknown_hash_is_named() {
     let work = tempfile::tempdir().unwrap();
-    let created = created_cluster(work.path());
+    let created = create_cluster(work.path(), 2, &[]);
     let node = created.join("node1");
     let lock: Value = serde_json::from_slice(&std::fs::read(node.join("cluster-lock.json")).unwrap()).unwrap();
     let simulator = Simulator::new(&SimulatorConfig::default()).unwrap();

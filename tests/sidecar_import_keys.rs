@@ -13,19 +13,11 @@ use std::{
     process::Command,
 };
 
-use support::bed::bin;
+use support::{bed::bin, charon::create_cluster};
 
 /// Node 0's key shares of a fresh 3-validator cluster made by Charon.
 fn charon_key_shares(work: &Path) -> PathBuf {
-    let out = Command::new(bin("charon"))
-        .args(["create", "cluster", "--nodes=4", "--network=hoodi", "--num-validators=3", "--insecure-keys"])
-        .arg("--fee-recipient-addresses=0x000000000000000000000000000000000000dEaD")
-        .arg("--withdrawal-addresses=0x000000000000000000000000000000000000dEaD")
-        .arg(format!("--cluster-dir={}", work.join("cluster").display()))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "charon create cluster: {}", String::from_utf8_lossy(&out.stderr));
-    work.join("cluster/node0/validator_keys")
+    create_cluster(work, 3, &["--insecure-keys"]).join("node0/validator_keys")
 }
 
 /// Imports into `to`, bound through `binding_dir` (Charon's volume).

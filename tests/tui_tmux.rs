@@ -16,11 +16,9 @@ use dv_pod::{
     definition::{Network, eip712},
     obol_api::simulator::{ClusterPlan, OperatorPlan, SignAt, Simulator, SimulatorConfig},
 };
-use k8s_openapi::api::core::v1::Secret;
-use kube::Api;
 use support::{
-    bed::{bed, bin, run_enr_job},
-    process::{free_port, spawn},
+    bed::{bed, bin, run_enr_job, run_release_sidecar},
+    process::free_port,
 };
 
 /// A tmux server of our own (its own socket), killed on drop.
@@ -193,20 +191,7 @@ async fn the_wizard_installs_the_chart_shows_the_enr_and_follows_formation_in_a_
             operators,
         })
         .unwrap();
-    let secrets: Api<Secret> = Api::namespaced(bed().client().await, "wizard");
-    let key = secrets.get("e2e-enr-key").await.unwrap().data.unwrap()["charon-enr-private-key"].0.clone();
-    let key_file = work.path().join("enr-key");
-    std::fs::write(&key_file, key).unwrap();
-    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    std::fs::create_dir(work.path().join("data")).unwrap();
-    let mut sidecar = Command::new(env!("CARGO_BIN_EXE_dv-sidecar"));
-    sidecar
-        .env("KUBECONFIG", &bed().kubeconfig)
-        .arg("dkg")
-        .args(["--data-dir", work.path().join("data").to_str().unwrap(), "--enr-key-file", key_file.to_str().unwrap()])
-        .args(["--operator-address", &operator, "--network", "hoodi", "--api-endpoint", &format!("http://{api}")])
-        .args(["--initial-retry-delay-seconds", "1", "--status-configmap", "e2e-status", "--namespace", "wizard"]);
-    let _sidecar = spawn("dv-sidecar", sidecar, &work.path().join("sidecar.log"));
+    let _sidecar = run_release_sidecar("wizard", "e2e", &operator, api, work.path()).await;
 
     tmux.wait_for(&["An invite names you"], Duration::from_secs(30));
     let formation = tmux.wait_for(&["Waiting for the other operators to sign", "signed 2/4"], Duration::from_secs(30));

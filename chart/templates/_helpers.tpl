@@ -184,3 +184,33 @@ args:
 {{- define "dv-pod.vcMetricsPort" -}}
 {{- get (dict "lighthouse" 5064 "teku" 8008 "prysm" 8081 "nimbus" 8108 "lodestar" 5064) .Values.validatorClient.type -}}
 {{- end -}}
+
+{{/* Charon's beacon endpoints and fallbacks, as "a,b" strings. With auth
+headers they are the beacon-proxy container's loopback ports, one per URL in
+the same order (endpoints, then fallbacks), from dv-pod.beaconProxyFirstPort. */}}
+{{- define "dv-pod.beaconProxyFirstPort" -}}15052{{- end }}
+{{- define "dv-pod.charonBeaconEndpoints" -}}
+{{- $c := .Values.charon -}}
+{{- if $c.beaconNodeHeaders.secretName -}}
+{{- $ports := list -}}
+{{- range $i, $_ := $c.beaconNodeEndpoints -}}
+{{- $ports = append $ports (printf "http://127.0.0.1:%d" (add (include "dv-pod.beaconProxyFirstPort" $ | int) $i)) -}}
+{{- end -}}
+{{- join "," $ports -}}
+{{- else -}}
+{{- join "," $c.beaconNodeEndpoints -}}
+{{- end -}}
+{{- end }}
+{{- define "dv-pod.charonFallbackEndpoints" -}}
+{{- $c := .Values.charon -}}
+{{- if $c.beaconNodeHeaders.secretName -}}
+{{- $first := add (include "dv-pod.beaconProxyFirstPort" .| int) (len $c.beaconNodeEndpoints) -}}
+{{- $ports := list -}}
+{{- range $i, $_ := $c.fallbackBeaconNodeEndpoints -}}
+{{- $ports = append $ports (printf "http://127.0.0.1:%d" (add $first $i)) -}}
+{{- end -}}
+{{- join "," $ports -}}
+{{- else -}}
+{{- join "," $c.fallbackBeaconNodeEndpoints -}}
+{{- end -}}
+{{- end }}

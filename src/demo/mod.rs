@@ -284,9 +284,15 @@ async fn drive(
         }
         if last_probe.elapsed() >= Duration::from_secs(1) {
             last_probe = Instant::now();
-            for (i, node) in nodes.iter().enumerate() {
-                if let Some(url) = &node.monitoring_url {
-                    let probed = CharonHealth::probe(&http, url).await;
+            // At once: a node that hangs must not hold back the others' figures.
+            let probes = nodes.iter().map(|node| async {
+                match &node.monitoring_url {
+                    Some(url) => Some(CharonHealth::probe(&http, url).await),
+                    None => None,
+                }
+            });
+            for (i, probed) in futures_util::future::join_all(probes).await.into_iter().enumerate() {
+                if let Some(probed) = probed {
                     current.nodes[i].charon_error = probed.as_ref().err().map(ToString::to_string);
                     current.nodes[i].charon = probed.ok();
                 }

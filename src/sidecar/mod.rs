@@ -1,6 +1,6 @@
 //! `dv-sidecar`: the in-pod program's commands.
 
-pub mod charon_config;
+pub mod beacon_proxy;
 pub mod dkg;
 pub mod files;
 pub mod import_keys;
@@ -70,16 +70,19 @@ enum Command {
         #[arg(long, env = "DV_VC_BINDING_DIR")]
         binding_dir: PathBuf,
     },
-    /// Write Charon's config file (`charon.yaml`, read from Charon's working
-    /// directory) with settings that must not pass through env vars or
-    /// arguments: the beacon node headers from a mounted Secret.
-    CharonConfig {
+    /// Forward Charon's beacon API requests to the beacon nodes, adding the
+    /// auth headers from a mounted Secret (Charon logs whatever headers it is
+    /// given; see `beacon_proxy`).
+    BeaconProxy {
         /// File holding the headers as Charon takes them: name=value[,name=value].
         #[arg(long, env = "DV_BEACON_NODE_HEADERS_FILE")]
         beacon_node_headers_file: PathBuf,
-        /// Directory to write charon.yaml into (Charon's working directory).
-        #[arg(long, env = "DV_CHARON_CONFIG_DIR")]
-        out_dir: PathBuf,
+        /// Beacon node URLs in Charon's order: endpoints, then fallbacks.
+        #[arg(long = "upstream", env = "DV_BEACON_UPSTREAMS", value_delimiter = ',', required = true)]
+        upstreams: Vec<String>,
+        /// Loopback port Charon reaches the first upstream on; the others follow.
+        #[arg(long, env = "DV_BEACON_PROXY_FIRST_PORT", default_value_t = 15052)]
+        first_port: u16,
     },
     /// The chart's `helm test`: the status ConfigMap says the cluster is
     /// formed and Charon reports ready. Exit 0 if so, 1 with the reason if not.
@@ -283,11 +286,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(error) => Err(error),
             }
         }
-        Command::CharonConfig { beacon_node_headers_file, out_dir } => {
-            let headers = std::fs::read_to_string(&beacon_node_headers_file)
-                .with_context(|| format!("reading {}", beacon_node_headers_file.display()))?;
-            let path = charon_config::write(headers.trim(), &out_dir)?;
-            tracing::info!(path = %path.display(), "Charon config written (beacon node headers; values not logged)");
+        Command::BeaconProxy { beacon_node_headers_file, upstreams, first_port } => {
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(&beacon_node_headers_file)
+                    .with_context(|| format!("reading {}", beacon_node_headers_file.display()))?,
+            );
+            let headers = beacon_proxy::BeaconHeaders::parse(&text)?;
+            let routes = beacon_proxy::Route::consecutive(&upstreams, first_port)?;
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
+            tokio::select! {
+                served = beacon_proxy::serve(headers, routes) => served?,
+                _ = terminate.recv() => tracing::info!("SIGTERM: beacon proxy stopping"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { status_configmap, namespace, charon_url } => {

@@ -127,6 +127,8 @@ pub struct App {
     pub release: String,
     pub namespace: String,
     pub values_file: PathBuf,
+    /// The ENR's QR code, kept between frames.
+    pub qr: super::qr::Cache,
 }
 
 impl App {
@@ -150,6 +152,7 @@ impl App {
             release: release.into(),
             namespace: namespace.into(),
             values_file,
+            qr: super::qr::Cache::default(),
         }
     }
 

@@ -2,6 +2,8 @@
 //! character cell), with a quiet zone, so a phone can scan it off the screen
 //! into the Obol Launchpad.
 
+use std::sync::{Arc, Mutex};
+
 use qrcode::{Color, EcLevel, QrCode};
 use ratatui::{
     style::{Color as TermColor, Style},
@@ -54,6 +56,27 @@ pub fn render(text: &str, color: bool) -> Option<QrLines> {
     Some(QrLines { width: side as u16, height: lines.len() as u16, lines })
 }
 
+/// The last code drawn. Encoding takes about 2 ms and the ENR changes at most
+/// once per install, so frames reuse the code instead of encoding it again.
+#[derive(Default)]
+pub struct Cache(Mutex<Option<(String, bool, Arc<QrLines>)>>);
+
+impl Cache {
+    /// `render(text, color)`, encoded only when `text` or `color` changed.
+    pub fn get(&self, text: &str, color: bool) -> Option<Arc<QrLines>> {
+        let mut last = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((cached_text, cached_color, code)) = last.as_ref()
+            && cached_text == text
+            && *cached_color == color
+        {
+            return Some(code.clone());
+        }
+        let code = Arc::new(render(text, color)?);
+        *last = Some((text.to_string(), color, code.clone()));
+        Some(code)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +89,15 @@ mod tests {
         assert!(qr.lines.iter().all(|l| l.width() == qr.width as usize));
         let first: String = qr.lines[0].spans.iter().map(|s| s.content.as_ref()).collect();
         assert!(first.trim().is_empty(), "the quiet zone is blank");
+    }
+
+    #[test]
+    fn the_cache_encodes_again_only_when_the_text_or_colour_changes() {
+        let cache = Cache::default();
+        let first = cache.get("enr:-first", true).unwrap();
+        assert!(Arc::ptr_eq(&first, &cache.get("enr:-first", true).unwrap()));
+        assert!(!Arc::ptr_eq(&first, &cache.get("enr:-first", false).unwrap()));
+        let other = cache.get("enr:-other", false).unwrap();
+        assert!(other.lines != first.lines);
     }
 }

@@ -13,7 +13,6 @@ use ratatui::{
 
 use super::{
     app::{App, CheckState, Mode, Screen},
-    qr,
     values::FieldKey,
 };
 use crate::{
@@ -234,11 +233,11 @@ fn draw_enr(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .wrap(Wrap { trim: false }),
         text_area,
     );
-    match qr::render(enr, app.color) {
+    match app.qr.get(enr, app.color) {
         Some(code) if code.width <= code_area.width && code.height <= code_area.height => {
             let x = code_area.x + (code_area.width - code.width) / 2;
             let at = Rect { x, y: code_area.y, width: code.width, height: code.height };
-            frame.render_widget(Paragraph::new(Text::from(code.lines)), at);
+            frame.render_widget(Paragraph::new(Text::from(code.lines.clone())), at);
         }
         Some(code) => frame.render_widget(
             Paragraph::new(format!(

@@ -419,3 +419,37 @@ pub async fn run_enr_job(namespace: &str, release: &str) -> String {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+/// A real `dv-sidecar dkg` in place of a release's pod (the bed has no
+/// kubelet): it takes the ENR key the chart's Job stored in
+/// `<release>-enr-key`, follows the Obol API at `api` as `operator`, and
+/// publishes to the `<release>-status` ConfigMap, as the init container does.
+pub async fn run_release_sidecar(
+    namespace: &str,
+    release: &str,
+    operator: &str,
+    api: std::net::SocketAddr,
+    work: &Path,
+) -> super::process::Spawned {
+    use std::os::unix::fs::PermissionsExt;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(bed().client().await, namespace);
+    let secret = secrets.get(&format!("{release}-enr-key")).await.unwrap();
+    let key = secret.data.unwrap()["charon-enr-private-key"].0.clone();
+    let key_file = work.join("enr-key");
+    fs::write(&key_file, key).unwrap();
+    fs::set_permissions(&key_file, fs::Permissions::from_mode(0o600)).unwrap();
+    let data_dir = work.join("data");
+    fs::create_dir_all(&data_dir).unwrap();
+    let mut sidecar = Command::new(env!("CARGO_BIN_EXE_dv-sidecar"));
+    sidecar
+        .env("KUBECONFIG", &bed().kubeconfig)
+        .arg("dkg")
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .arg("--enr-key-file")
+        .arg(&key_file)
+        .args(["--operator-address", operator, "--network", "hoodi", "--api-endpoint", &format!("http://{api}")])
+        .args(["--initial-retry-delay-seconds", "1", "--namespace", namespace])
+        .arg(format!("--status-configmap={release}-status"));
+    super::process::spawn("dv-sidecar", sidecar, &work.join("sidecar.log"))
+}

@@ -6,7 +6,11 @@
 //! - drawing one wizard frame (target < 5 ms);
 //! - opening one EIP-2335 key share and writing a 10-share Prysm wallet
 //!   (2^18 PBKDF2 rounds each; target: the wallet within the import-keys
-//!   container's 500m CPU limit in under 10 s, i.e. < 2 s on a full core).
+//!   container's 500m CPU limit in under 10 s, i.e. < 2 s on a full core);
+//! - a beacon API request through `dv-sidecar beacon-proxy` against one
+//!   straight to the beacon node (target: < 1 ms added on loopback), and the
+//!   proxy's peak RSS while streaming 1 MiB answers (target: < 32 MiB, its
+//!   container's limit is 128Mi).
 
 use std::time::{Duration, Instant};
 
@@ -66,6 +70,61 @@ fn main() {
     sidecar_peak_rss();
     frame_render();
     key_intake();
+    beacon_proxy_figures();
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn beacon_proxy_figures() {
+    let big = vec![b'x'; 1 << 20];
+    let beacon = axum::Router::new()
+        .route("/eth/v1/node/version", axum::routing::get(|| async { r#"{"data":{"version":"bench"}}"# }))
+        .route("/eth/v2/debug/beacon/states/head", axum::routing::get(move || async move { big.clone() }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let beacon_address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, beacon).await });
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("headers"), "Authorization=Bearer bench").unwrap();
+    let port = dv_pod::demo::process::free_port().unwrap();
+    let mut proxy = std::process::Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
+        .arg("beacon-proxy")
+        .arg(format!("--beacon-node-headers-file={}", work.path().join("headers").display()))
+        .arg(format!("--upstream=http://{beacon_address}"))
+        .arg(format!("--first-port={port}"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let direct = format!("http://{beacon_address}");
+    let proxied = format!("http://127.0.0.1:{port}");
+    while client.get(format!("{proxied}/eth/v1/node/version")).send().await.is_err() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut figures = Vec::new();
+    for base in [&direct, &proxied] {
+        let mut samples = Vec::new();
+        for _ in 0..2000 {
+            let start = Instant::now();
+            client.get(format!("{base}/eth/v1/node/version")).send().await.unwrap().bytes().await.unwrap();
+            samples.push(start.elapsed());
+        }
+        figures.push(median(samples));
+    }
+    println!(
+        "beacon API GET on loopback: {:?} direct, {:?} through beacon-proxy (median of 2000)",
+        figures[0], figures[1]
+    );
+    for _ in 0..200 {
+        let answer = client.get(format!("{proxied}/eth/v2/debug/beacon/states/head")).send().await.unwrap();
+        assert_eq!(answer.bytes().await.unwrap().len(), 1 << 20);
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", proxy.id())).unwrap();
+    let peak = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap();
+    println!(
+        "dv-sidecar beacon-proxy peak RSS after 2000 small and 200 1 MiB answers: {:.1} MiB",
+        peak.parse::<f64>().unwrap() / 1024.0
+    );
+    proxy.kill().unwrap();
+    proxy.wait().unwrap();
 }
 
 /// Key shares sealed like Charon's (PBKDF2, 2^18 rounds), opened one by one

@@ -220,6 +220,10 @@ fn bad_input_fails_the_install_with_the_value_and_the_fix() {
         &["charon.lock.existingConfigMap or charon.lock.hash"],
     );
     assert_refused(&[&operator, "charon.lock.hash=0x1234", "charon.lock.keystoresSecret=keys"], &["hash"]);
+    assert_refused(
+        &[&operator, "charon.beaconNodeHeaders.secretName=bn-auth"],
+        &["charon.beaconNodeHeaders.secretName", "charon.beaconNodeEndpoints is empty"],
+    );
 }
 
 #[test]
@@ -305,6 +309,7 @@ async fn every_rendering_is_accepted_by_the_api_server_and_its_pods_pass_restric
             &format!("charon.operatorAddress={OPERATOR}"),
             "charon.enr.existingSecret=my-key",
             "charon.beaconNodeHeaders.secretName=bn-auth",
+            "charon.beaconNodeEndpoints={http://bn:5052}",
             "charon.lock.existingConfigMap=old-lock",
             "charon.lock.keystoresSecret=old-keys",
         ],

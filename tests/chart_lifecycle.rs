@@ -6,14 +6,26 @@
 
 mod support;
 
-use std::process::Command;
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
 
+use dv_pod::{
+    kube::published_status,
+    obol_api::simulator::{Simulator, SimulatorConfig},
+    status::{Phase, Status},
+};
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
-    core::v1::{PersistentVolumeClaim, Secret},
+    core::v1::{ConfigMap, PersistentVolumeClaim, Secret},
 };
 use kube::Api;
-use support::bed::{bed, bin, run_enr_job};
+use support::{
+    OPERATOR,
+    bed::{bed, bin, run_enr_job, run_release_sidecar},
+    process::free_port,
+};
 
 const OPERATOR_SET: &str = "charon.operatorAddress=0x52908400098527886E0F7030069857D2E4169EE7";
 
@@ -87,5 +99,41 @@ async fn install_upgrade_rollback_uninstall_reinstall_keep_the_key_and_the_volum
 
         helm(helm_major, &namespace, &install_args("install", "other", &[]));
         assert_ne!(run_enr_job(&namespace, "other").await, enr, "a second release gets its own key");
+    }
+}
+
+async fn published(namespace: &str) -> Option<Status> {
+    let configmaps: Api<ConfigMap> = Api::namespaced(bed().client().await, namespace);
+    published_status(&configmaps.get("my-dv-status").await.unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn an_upgrade_keeps_the_status_the_sidecar_published_and_conflicts_with_none_of_its_fields() {
+    for helm_major in ["helm3", "helm4"] {
+        let namespace = format!("status-upgrade-{helm_major}");
+        bed().create_restricted_namespace(&namespace).await;
+        helm(helm_major, &namespace, &install_args("install", "my-dv", &[]));
+        run_enr_job(&namespace, "my-dv").await;
+        assert_eq!(published(&namespace).await, None, "nothing is published before the sidecar runs");
+
+        let work = tempfile::tempdir().unwrap();
+        let simulator = Simulator::new(&SimulatorConfig::default()).unwrap();
+        let api = simulator.spawn(([127, 0, 0, 1], free_port()).into()).await.unwrap();
+        let sidecar = run_release_sidecar(&namespace, "my-dv", OPERATOR, api, work.path()).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while published(&namespace).await.is_none_or(|s| s.phase != Phase::WaitingForInvite) {
+            assert!(Instant::now() < deadline, "the sidecar never published its status");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        drop(sidecar);
+        // A write already on the wire when the sidecar died still lands.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let before = published(&namespace).await;
+
+        // Helm 4 applies server-side: a rendered status key would conflict
+        // with the sidecar's field and fail this upgrade; Helm 3 would reset
+        // it to the rendered value.
+        helm(helm_major, &namespace, &install_args("upgrade", "my-dv", &["--set", "charon.nickname=renamed"]));
+        assert_eq!(published(&namespace).await, before, "{helm_major}: the upgrade changed the published status");
     }
 }

@@ -602,6 +602,16 @@ fn monitoring_objects_render_on_request_and_scrape_ports_the_service_declares() 
 }
 
 #[test]
+fn the_status_configmap_renders_no_data_so_the_sidecars_status_key_is_never_owned_by_helm() {
+    for helm in ["helm3", "helm4"] {
+        let objects = render(helm, &[&format!("charon.operatorAddress={OPERATOR}")]);
+        let configmap = find(&objects, "ConfigMap", "my-dv-status");
+        assert_eq!(configmap["data"], Value::Null, "{helm}: {configmap}");
+        assert_eq!(configmap["binaryData"], Value::Null, "{helm}: {configmap}");
+    }
+}
+
+#[test]
 fn helm_test_checks_formation_and_charon_as_a_service_account_that_reads_only_the_status() {
     let objects = render("helm4", &[&format!("charon.operatorAddress={OPERATOR}")]);
     let test = find(&objects, "Pod", "my-dv-test");

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use dv_pod::{
     definition::Network,
     enr::EnrPrivateKey,
+    kube::published_status,
     obol_api::simulator::{ClusterPlan, OperatorPlan, SignAt, Simulator, SimulatorConfig},
-    status::{Phase, Status},
+    status::Phase,
 };
 use k8s_openapi::api::{
     core::v1::{ConfigMap, Namespace, Pod, ServiceAccount},
@@ -104,14 +105,12 @@ async fn the_status_configmap_events_and_metrics_follow_formation() {
 
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), NAMESPACE);
     let deadline = Instant::now() + Duration::from_secs(30);
+    let published = async || {
+        let configmap = configmaps.get_opt("my-dv-status").await.unwrap()?;
+        published_status(&configmap).unwrap()
+    };
     let status = loop {
-        let published = configmaps
-            .get_opt("my-dv-status")
-            .await
-            .unwrap()
-            .and_then(|cm| cm.data)
-            .and_then(|d| d.get("status.json").and_then(|text| serde_json::from_str::<Status>(text).ok()));
-        if let Some(status) = published.filter(|s| s.phase == Phase::WaitingForSignatures) {
+        if let Some(status) = published().await.filter(|s| s.phase == Phase::WaitingForSignatures) {
             break status;
         }
         assert!(
@@ -121,6 +120,17 @@ async fn the_status_configmap_events_and_metrics_follow_formation() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
+    let managers: Vec<String> = configmaps
+        .get("my-dv-status")
+        .await
+        .unwrap()
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|entry| entry.manager)
+        .collect();
+    assert_eq!(managers, ["dv-sidecar"], "the status is written under the sidecar's own field manager");
     let invite = status.invite.unwrap();
     assert_eq!((invite.signed, invite.total, invite.missing.len()), (1, 4, 3));
     assert_eq!(invite.config_hash, created.config_hash);

@@ -175,8 +175,14 @@ pub fn release_labels(release: &str, component: &str) -> BTreeMap<String, String
 /// Data key of the status ConfigMap holding the `dv-pod.status/v1` JSON.
 pub const STATUS_KEY: &str = "status.json";
 
-/// The status a release's sidecar published in its ConfigMap; `None` while
-/// the ConfigMap still holds the chart's placeholder (`{}`).
+/// The field manager of the sidecar's writes to the status ConfigMap: the
+/// status key is its field alone, and `kubectl get -o yaml
+/// --show-managed-fields` says who wrote it.
+pub const STATUS_FIELD_MANAGER: &str = "dv-sidecar";
+
+/// The status a release's sidecar published in its ConfigMap; `None` before
+/// the sidecar first writes it (the chart renders the ConfigMap without the
+/// key; earlier charts rendered `{}` in it).
 pub fn published_status(
     configmap: &k8s_openapi::api::core::v1::ConfigMap,
 ) -> Result<Option<crate::status::Status>, serde_json::Error> {
@@ -223,10 +229,8 @@ impl StatusPublisher {
     pub async fn publish(&mut self, status: &crate::status::Status) {
         let json = serde_json::to_string_pretty(status).expect("the status serialises");
         let patch = serde_json::json!({"data": {STATUS_KEY: json}});
-        let patched = self
-            .configmaps
-            .patch(&self.name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
-            .await;
+        let params = kube::api::PatchParams { field_manager: Some(STATUS_FIELD_MANAGER.into()), ..Default::default() };
+        let patched = self.configmaps.patch(&self.name, &params, &kube::api::Patch::Merge(&patch)).await;
         if let Err(kube::Error::Api(response)) = &patched
             && response.code == 404
         {
@@ -235,7 +239,8 @@ impl StatusPublisher {
                 data: Some(BTreeMap::from([(STATUS_KEY.to_string(), json)])),
                 ..Default::default()
             };
-            if let Err(error) = self.configmaps.create(&PostParams::default(), &configmap).await {
+            let params = PostParams { field_manager: Some(STATUS_FIELD_MANAGER.into()), ..Default::default() };
+            if let Err(error) = self.configmaps.create(&params, &configmap).await {
                 tracing::warn!(%error, name = self.name, "cannot create the status ConfigMap");
             }
         } else if let Err(error) = patched {
@@ -275,4 +280,33 @@ fn pascal_case(snake: &str) -> String {
             chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    use super::*;
+
+    fn configmap(data: Option<&[(&str, &str)]>) -> ConfigMap {
+        ConfigMap {
+            data: data.map(|pairs| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            ..ConfigMap::default()
+        }
+    }
+
+    #[test]
+    fn a_status_configmap_without_the_status_key_has_no_status_published_yet() {
+        for unpublished in [configmap(None), configmap(Some(&[])), configmap(Some(&[(STATUS_KEY, "{}")]))] {
+            assert_eq!(published_status(&unpublished).unwrap(), None, "{unpublished:?}");
+        }
+    }
+
+    #[test]
+    fn a_published_status_is_read_back_and_a_corrupt_one_is_an_error() {
+        let status = crate::status::Status::new("0x52908400098527886E0F7030069857D2E4169EE7".into(), "enr:-x".into());
+        let text = serde_json::to_string(&status).unwrap();
+        assert_eq!(published_status(&configmap(Some(&[(STATUS_KEY, &text)]))).unwrap(), Some(status));
+        assert!(published_status(&configmap(Some(&[(STATUS_KEY, "{\"phase\": 1}")]))).is_err());
+    }
 }

@@ -6,11 +6,7 @@
 
 mod support;
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use dv_pod::{
     definition::{Network, eip712},
@@ -19,72 +15,8 @@ use dv_pod::{
 use support::{
     bed::{bed, bin, run_enr_job, run_release_sidecar},
     process::free_port,
+    tmux::Tmux,
 };
-
-/// A tmux server of our own (its own socket), killed on drop.
-struct Tmux {
-    socket: PathBuf,
-}
-
-impl Tmux {
-    fn start(dir: &Path, command: &str, width: u16, height: u16) -> Tmux {
-        let tmux = Tmux { socket: dir.join("tmux.sock") };
-        let wrapped = format!("{command}; echo \"EXITED $?\"; sleep 60");
-        let (w, h) = (width.to_string(), height.to_string());
-        tmux.run(&["new-session", "-d", "-s", "dv", "-x", &w, "-y", &h, "sh", "-c", &wrapped]);
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux runs (apt-get install tmux)");
-        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "dv"])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for key in keys {
-            self.run(&["send-keys", "-t", "dv", key]);
-        }
-    }
-
-    fn type_text(&self, text: &str) {
-        self.run(&["send-keys", "-t", "dv", "-l", text]);
-    }
-
-    fn wait_for(&self, needles: &[&str], timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let screen = self.screen();
-            if needles.iter().all(|n| screen.contains(n)) {
-                return screen;
-            }
-            assert!(Instant::now() < deadline, "the screen never showed {needles:?}:\n{screen}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// The wizard's pid: the only child of the pane's shell.
-    fn program_pid(&self) -> u32 {
-        let shell = self.run(&["list-panes", "-t", "dv", "-F", "#{pane_pid}"]).trim().to_string();
-        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
-        children.split_whitespace().next().expect("the wizard runs").parse().unwrap()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").arg("-S").arg(&self.socket).arg("kill-server").output();
-    }
-}
 
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

@@ -30,16 +30,20 @@ const ADMIN_TOKEN_USER: &str = "bed-admin";
 /// Path of a binary built by the test bed. Panics with the command that
 /// builds it, so a missing bed is a loud failure, never a silent skip.
 pub fn bin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("DV_BED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".bed"));
-    let path = dir.join("bin").join(name);
+    let path = bed_dir().join("bin").join(name);
     assert!(
         path.is_file(),
         "test bed binary {} is missing; build it with `{SETUP_COMMAND}` (or `make test`)",
         path.display()
     );
     path
+}
+
+/// Where the bed keeps its binaries and state (`.bed`, or `$DV_BED_DIR`).
+pub fn bed_dir() -> PathBuf {
+    std::env::var_os("DV_BED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".bed"))
 }
 
 /// A running control plane.

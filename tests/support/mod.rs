@@ -8,6 +8,8 @@ pub const OPERATOR: &str = "0x52908400098527886E0F7030069857D2E4169EE7";
 pub mod bed;
 pub mod charon;
 pub mod formation;
+pub mod node;
 pub mod process;
 pub mod schema;
+pub mod tmux;
 pub mod vectors;

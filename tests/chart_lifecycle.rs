@@ -18,7 +18,7 @@ use dv_pod::{
 };
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
-    core::v1::{ConfigMap, PersistentVolumeClaim, Secret},
+    core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret},
 };
 use kube::Api;
 use support::{
@@ -135,5 +135,41 @@ async fn an_upgrade_keeps_the_status_the_sidecar_published_and_conflicts_with_no
         // it to the rendered value.
         helm(helm_major, &namespace, &install_args("upgrade", "my-dv", &["--set", "charon.nickname=renamed"]));
         assert_eq!(published(&namespace).await, before, "{helm_major}: the upgrade changed the published status");
+    }
+}
+
+#[tokio::test]
+async fn an_upgrade_rolls_a_pod_that_never_became_ready_as_one_waiting_for_its_invite() {
+    let namespace = "rolls-unready";
+    bed().create_restricted_namespace(namespace).await;
+    helm("helm4", namespace, &install_args("install", "my-dv", &[]));
+    let client = bed().client().await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let sets: Api<StatefulSet> = Api::namespaced(client, namespace);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        // The bed has no kubelet: the pod is never Running, let alone Ready.
+        if let Some(pod) = pods.get_opt("my-dv-0").await.unwrap() {
+            break pod.metadata.uid.unwrap();
+        }
+        assert!(Instant::now() < deadline, "the StatefulSet controller made no pod");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+
+    helm("helm4", namespace, &install_args("upgrade", "my-dv", &["--set", "charon.nickname=renamed"]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let set = sets.get("my-dv").await.unwrap();
+        let update_revision = set.status.and_then(|s| s.update_revision);
+        let pod = pods.get_opt("my-dv-0").await.unwrap();
+        let revision = pod.as_ref().and_then(|p| p.metadata.labels.as_ref()?.get("controller-revision-hash").cloned());
+        if pod.is_some_and(|p| p.metadata.uid.unwrap() != first) && revision.is_some() && revision == update_revision {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the upgrade never reached the unready pod (pod revision {revision:?}, update revision {update_revision:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

@@ -102,6 +102,18 @@ fn every_validator_client_renders_one_single_replica_statefulset_behind_its_gove
 }
 
 #[test]
+fn pods_are_managed_in_parallel_so_an_upgrade_reaches_one_that_never_became_ready() {
+    for helm in ["helm3", "helm4"] {
+        let objects = render(helm, &[&format!("charon.operatorAddress={OPERATOR}")]);
+        let spec = &find(&objects, "StatefulSet", "my-dv")["spec"];
+        // OrderedReady would wait forever for a pod whose dkg init container waits for its invite.
+        assert_eq!(spec["podManagementPolicy"], "Parallel", "{helm}");
+        assert_eq!(spec["replicas"], 1, "{helm}");
+        assert_eq!(spec["updateStrategy"]["type"], "RollingUpdate", "{helm}");
+    }
+}
+
+#[test]
 fn each_validator_client_reads_its_keys_where_import_keys_lays_them_out() {
     // The layouts `import-keys` writes under DV_KEYS_TO (tests/sidecar_import_keys.rs).
     let reads_from: [(&str, &[&str]); 5] = [

@@ -131,6 +131,16 @@ async fn the_status_configmap_events_and_metrics_follow_formation() {
         .filter_map(|entry| entry.manager)
         .collect();
     assert_eq!(managers, ["dv-sidecar"], "the status is written under the sidecar's own field manager");
+    // Poll progress reaches the ConfigMap too, not only phase changes.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let polls = published().await.map_or(0, |s| s.polls);
+        if polls >= status.polls + 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the ConfigMap still shows {polls} polls");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     let invite = status.invite.unwrap();
     assert_eq!((invite.signed, invite.total, invite.missing.len()), (1, 4, 3));
     assert_eq!(invite.config_hash, created.config_hash);
@@ -146,7 +156,11 @@ async fn the_status_configmap_events_and_metrics_follow_formation() {
         .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("my-dv-0"))
         .filter_map(|e| e.reason)
         .collect();
-    assert!(reasons.contains(&"WaitingForSignatures".to_string()), "events: {reasons:?}");
+    // waiting_for_invite lasts only until the first poll, well under the
+    // ConfigMap's pace: it still gets its Event.
+    for phase in ["KeyReady", "WaitingForInvite", "WaitingForSignatures"] {
+        assert!(reasons.iter().any(|r| r == phase), "no {phase} Event: {reasons:?}");
+    }
 
     let metrics = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics")).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("dv_sidecar_phase{phase=\"waiting_for_signatures\"} 1"), "{metrics}");

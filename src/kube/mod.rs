@@ -193,40 +193,19 @@ pub fn published_status(
     serde_json::from_str(text).map(Some)
 }
 
-/// Keeps the status snapshot in a ConfigMap named after the release (so
-/// anyone who can read ConfigMaps in the namespace can follow formation) and
-/// records a Kubernetes Event on the pod at each phase change.
-pub struct StatusPublisher {
+/// Keeps the status snapshot in a ConfigMap named after the release, so
+/// anyone who can read ConfigMaps in the namespace can follow formation.
+pub struct StatusConfigMap {
     configmaps: Api<k8s_openapi::api::core::v1::ConfigMap>,
     name: String,
-    events: Option<(kube::runtime::events::Recorder, k8s_openapi::api::core::v1::ObjectReference)>,
-    last_phase: Option<crate::status::Phase>,
 }
 
-impl StatusPublisher {
-    /// `pod` names the pod that Events are about (from the downward API).
-    pub async fn new(client: Client, namespace: &str, name: &str, pod: Option<&str>) -> Self {
-        let events = match pod {
-            Some(pod) => {
-                let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), namespace);
-                let uid = pods.get(pod).await.ok().and_then(|p| p.metadata.uid);
-                let reference = k8s_openapi::api::core::v1::ObjectReference {
-                    api_version: Some("v1".into()),
-                    kind: Some("Pod".into()),
-                    name: Some(pod.into()),
-                    namespace: Some(namespace.into()),
-                    uid,
-                    ..Default::default()
-                };
-                let recorder = kube::runtime::events::Recorder::new(client.clone(), "dv-sidecar".into());
-                Some((recorder, reference))
-            }
-            None => None,
-        };
-        StatusPublisher { configmaps: Api::namespaced(client, namespace), name: name.into(), events, last_phase: None }
+impl StatusConfigMap {
+    pub fn new(client: Client, namespace: &str, name: &str) -> Self {
+        StatusConfigMap { configmaps: Api::namespaced(client, namespace), name: name.into() }
     }
 
-    pub async fn publish(&mut self, status: &crate::status::Status) {
+    pub async fn write(&self, status: &crate::status::Status) {
         let json = serde_json::to_string_pretty(status).expect("the status serialises");
         let patch = serde_json::json!({"data": {STATUS_KEY: json}});
         let params = kube::api::PatchParams { field_manager: Some(STATUS_FIELD_MANAGER.into()), ..Default::default() };
@@ -246,28 +225,49 @@ impl StatusPublisher {
         } else if let Err(error) = patched {
             tracing::warn!(%error, name = self.name, "cannot update the status ConfigMap");
         }
+    }
+}
 
-        if self.last_phase != Some(status.phase) {
-            self.last_phase = Some(status.phase);
-            if let Some((recorder, reference)) = &self.events {
-                let event = kube::runtime::events::Event {
-                    type_: if status.phase == crate::status::Phase::DkgFailed {
-                        kube::runtime::events::EventType::Warning
-                    } else {
-                        kube::runtime::events::EventType::Normal
-                    },
-                    reason: pascal_case(status.phase.name()),
-                    note: Some(match &status.error {
-                        Some(failure) => failure.reason.chars().take(1000).collect(),
-                        None => format!("formation phase: {}", status.phase.name()),
-                    }),
-                    action: "Formation".into(),
-                    secondary: None,
-                };
-                if let Err(error) = recorder.publish(&event, reference).await {
-                    tracing::warn!(%error, "cannot record a Kubernetes Event");
-                }
-            }
+/// Records a Kubernetes Event on the sidecar's pod for each phase it enters.
+pub struct PhaseEvents {
+    recorder: kube::runtime::events::Recorder,
+    pod: k8s_openapi::api::core::v1::ObjectReference,
+}
+
+impl PhaseEvents {
+    /// `pod` names the pod that Events are about (from the downward API).
+    pub async fn new(client: Client, namespace: &str, pod: &str) -> Self {
+        let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), namespace);
+        let uid = pods.get(pod).await.ok().and_then(|p| p.metadata.uid);
+        let reference = k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Pod".into()),
+            name: Some(pod.into()),
+            namespace: Some(namespace.into()),
+            uid,
+            ..Default::default()
+        };
+        PhaseEvents { recorder: kube::runtime::events::Recorder::new(client, "dv-sidecar".into()), pod: reference }
+    }
+
+    /// Records that formation entered `status.phase`.
+    pub async fn record(&self, status: &crate::status::Status) {
+        let event = kube::runtime::events::Event {
+            type_: if status.phase == crate::status::Phase::DkgFailed {
+                kube::runtime::events::EventType::Warning
+            } else {
+                kube::runtime::events::EventType::Normal
+            },
+            reason: pascal_case(status.phase.name()),
+            note: Some(match &status.error {
+                Some(failure) => failure.reason.chars().take(1000).collect(),
+                None => format!("formation phase: {}", status.phase.name()),
+            }),
+            action: "Formation".into(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, &self.pod).await {
+            tracing::warn!(%error, "cannot record a Kubernetes Event");
         }
     }
 }

@@ -40,7 +40,7 @@ use crate::{
         verify::verify,
     },
     enr::{EnrPrivateKey, KEY_FILE_NAME},
-    kube::StatusPublisher,
+    kube::{PhaseEvents, StatusConfigMap},
     obol_api::{ClientConfig, ObolApi},
     status::Listener,
     status::{self, Dkg, Failure, Phase, Reporter, Status, timestamp},
@@ -52,6 +52,11 @@ pub const DEFINITION_FILE: &str = "cluster-definition.json";
 pub const KEYS_DIR: &str = "validator_keys";
 pub const COMPLETE_MARKER: &str = "dkg-complete.json";
 const ATTEMPT_DIR: &str = ".dkg-attempt";
+
+/// The status ConfigMap is written at most this often. Every poll publishes
+/// its progress, and a burst of changes (Charon's steps, say) must not turn
+/// into a burst of API server writes: it is written as its latest state.
+pub const STATUS_CONFIGMAP_WRITE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Everything `dv-sidecar dkg` is configured with.
 #[derive(Debug, Clone)]
@@ -118,23 +123,38 @@ pub async fn run(config: DkgConfig) -> anyhow::Result<()> {
     }
     let phase_metric = metrics.clone();
     let mut listeners: Vec<Listener> = vec![Box::new(move |status: &Status| phase_metric.set_phase(status.phase))];
-    let mut publisher_task = None;
+    let mut publishers = Vec::new();
     if let Some(name) = &config.status_configmap {
         let client = ::kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
         let namespace = config.namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
-        let mut publisher = StatusPublisher::new(client, &namespace, name, config.pod_name.as_deref()).await;
-        let (sender, mut receiver) = tokio::sync::watch::channel(None::<Status>);
-        publisher_task = Some(tokio::spawn(async move {
-            while receiver.changed().await.is_ok() {
-                let latest = receiver.borrow_and_update().clone();
-                if let Some(status) = latest {
-                    publisher.publish(&status).await;
-                }
+        let configmap = StatusConfigMap::new(client.clone(), &namespace, name);
+        let (sender, receiver) = tokio::sync::watch::channel(None::<Status>);
+        publishers.push(tokio::spawn(async move {
+            let mut paced = Paced::new(receiver, STATUS_CONFIGMAP_WRITE_INTERVAL);
+            while let Some(status) = paced.next().await {
+                configmap.write(&status).await;
             }
         }));
         listeners.push(Box::new(move |status: &Status| {
             sender.send_replace(Some(status.clone()));
         }));
+        // Events are not paced: a phase shorter than the ConfigMap's pace
+        // still gets its own.
+        if let Some(pod) = &config.pod_name {
+            let events = PhaseEvents::new(client, &namespace, pod).await;
+            let (sender, mut entered) = tokio::sync::mpsc::unbounded_channel::<Status>();
+            publishers.push(tokio::spawn(async move {
+                while let Some(status) = entered.recv().await {
+                    events.record(&status).await;
+                }
+            }));
+            let last_phase = std::cell::Cell::new(None);
+            listeners.push(Box::new(move |status: &Status| {
+                if last_phase.replace(Some(status.phase)) != Some(status.phase) {
+                    let _ = sender.send(status.clone());
+                }
+            }));
+        }
     }
     let reporter = Reporter::new(
         Status::new(config.operator.to_string(), enr.text().to_string()),
@@ -142,12 +162,39 @@ pub async fn run(config: DkgConfig) -> anyhow::Result<()> {
         listeners,
     );
     let result = form(&config, enr, reporter, &metrics).await;
-    // The reporter (and with it the channel) is gone: the publisher writes
-    // the final snapshot and stops.
-    if let Some(task) = publisher_task {
-        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
-    }
+    // The reporter (and with it the channels) is gone: the publishers write
+    // what is left and stop.
+    let _ = tokio::time::timeout(Duration::from_secs(10), futures_util::future::join_all(publishers)).await;
     result
+}
+
+/// The snapshots to write, paced: the latest one the channel holds, at most
+/// one per `interval`. Changes that arrive meanwhile wait in the channel,
+/// which keeps only the newest, so the last one is always handed out.
+struct Paced {
+    changes: tokio::sync::watch::Receiver<Option<Status>>,
+    interval: Duration,
+    not_before: tokio::time::Instant,
+}
+
+impl Paced {
+    fn new(changes: tokio::sync::watch::Receiver<Option<Status>>, interval: Duration) -> Self {
+        Paced { changes, interval, not_before: tokio::time::Instant::now() }
+    }
+
+    /// The next snapshot to write; `None` once the sender is gone and its
+    /// last snapshot was handed out.
+    async fn next(&mut self) -> Option<Status> {
+        loop {
+            self.changes.changed().await.ok()?;
+            tokio::time::sleep_until(self.not_before).await;
+            let latest = self.changes.borrow_and_update().clone();
+            if latest.is_some() {
+                self.not_before = tokio::time::Instant::now() + self.interval;
+                return latest;
+            }
+        }
+    }
 }
 
 async fn form(
@@ -228,7 +275,6 @@ async fn form(
                 }
             }
         } else {
-            reporter.update(|s| s.next_poll_at = Some(timestamp(SystemTime::now() + delay)));
             sleep_or_terminate(delay, &mut terminate).await?;
         }
     }
@@ -252,6 +298,8 @@ fn read_supplied_definition(path: &Path, us: &OurNode) -> anyhow::Result<Definit
 }
 
 /// One poll: returns a definition to run the DKG for, or how long to wait.
+/// Each poll is one change of the status (its count, what it found and when
+/// the next one comes together), so one ConfigMap write at most.
 async fn poll_once(
     api: &ObolApi,
     us: &OurNode,
@@ -264,20 +312,35 @@ async fn poll_once(
     if let Err(error) = &result {
         metrics.api_error(error.kind());
     }
-    reporter.update(|s| {
+    let polled_at = SystemTime::now();
+    let counted = move |s: &mut Status, next_poll: Option<Duration>| {
         s.polls += 1;
-        s.last_poll_at = Some(timestamp(SystemTime::now()));
-    });
+        s.last_poll_at = Some(timestamp(polled_at));
+        s.next_poll_at = next_poll.map(|delay| timestamp(polled_at + delay));
+    };
+    // A poll that worked clears a poll error, not the last DKG failure.
+    let answered = move |s: &mut Status, next_poll: Option<Duration>| {
+        counted(s, next_poll);
+        if s.phase != Phase::DkgFailed {
+            s.error = None;
+        }
+    };
     let listed = match result {
         Ok(listed) => listed,
         Err(error) if error.is_retryable() => {
             let delay =
                 error.retry_after().unwrap_or_default().max(backoff.next_delay()).max(Duration::from_millis(100));
             tracing::warn!(%error, kind = ?error.kind(), ?delay, "polling the Obol API failed");
-            reporter.update(|s| s.error = Some(Failure { reason: error.to_string(), next_retry_at: None }));
+            reporter.update(|s| {
+                counted(s, Some(delay));
+                s.error = Some(Failure { reason: error.to_string(), next_retry_at: None });
+            });
             return Ok((None, delay));
         }
-        Err(error) => return Err(error).context("polling the Obol API"),
+        Err(error) => {
+            reporter.update(|s| counted(s, None));
+            return Err(error).context("polling the Obol API");
+        }
     };
 
     let mut ready = Vec::new();
@@ -301,40 +364,45 @@ async fn poll_once(
             Invite::NotForUs | Invite::NotTarget { .. } | Invite::WrongNetwork { .. } => {}
         }
     }
-    // A poll that worked clears a poll error, not the last DKG failure.
-    reporter.update(|s| {
-        if s.phase != Phase::DkgFailed {
-            s.error = None;
-        }
-    });
     match ready.len() {
         0 => {}
-        1 => return Ok((ready.pop(), Duration::ZERO)),
-        _ => bail!(
-            "{} fully signed definitions name this operator ({}); set charon.dkgSidecar.targetConfigHash to the one to join",
-            ready.len(),
-            ready.iter().map(Definition::config_hash_hex).collect::<Vec<_>>().join(", ")
-        ),
+        // No poll is due while the DKG runs.
+        1 => {
+            reporter.update(|s| answered(s, None));
+            return Ok((ready.pop(), Duration::ZERO));
+        }
+        _ => {
+            reporter.update(|s| answered(s, None));
+            bail!(
+                "{} fully signed definitions name this operator ({}); set charon.dkgSidecar.targetConfigHash to the one to join",
+                ready.len(),
+                ready.iter().map(Definition::config_hash_hex).collect::<Vec<_>>().join(", ")
+            )
+        }
     }
     if let Some((definition, invite)) = pending {
         // Signatures are arriving: poll at the initial interval so the DKG
         // starts within one interval of the last signature.
         backoff.reset();
+        let delay = api.config().retry.initial;
         let (phase, signed, missing) = match invite {
             Invite::WaitingForOthers { signed, missing, .. } => (Phase::WaitingForSignatures, signed, missing),
             _ => (Phase::AwaitingOurSignature, 0, Vec::new()),
         };
         reporter.update(|s| {
+            answered(s, Some(delay));
             s.phase = phase;
             s.invite = Some(invite_status(&definition, signed, missing));
         });
-        return Ok((None, api.config().retry.initial));
+        return Ok((None, delay));
     }
+    let delay = backoff.next_delay().max(Duration::from_millis(100));
     reporter.update(|s| {
+        answered(s, Some(delay));
         s.phase = Phase::WaitingForInvite;
         s.invite = None;
     });
-    Ok((None, backoff.next_delay().max(Duration::from_millis(100))))
+    Ok((None, delay))
 }
 
 fn invite_status(definition: &Definition, signed: usize, missing: Vec<String>) -> status::Invite {
@@ -748,4 +816,38 @@ fn copy_key(from: &Path, to: &Path) -> anyhow::Result<()> {
 fn sync_dir(dir: &Path) -> anyhow::Result<()> {
     fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY).open(dir)?.sync_all()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_burst_of_status_changes_is_written_at_most_once_per_interval_and_ends_with_the_latest() {
+        let interval = Duration::from_millis(100);
+        let (sender, receiver) = tokio::sync::watch::channel(None::<Status>);
+        let writer = tokio::spawn(async move {
+            let mut paced = Paced::new(receiver, interval);
+            let mut written = Vec::new();
+            while let Some(status) = paced.next().await {
+                written.push((Instant::now(), status.polls));
+            }
+            written
+        });
+        let mut status = Status::new("0x52908400098527886E0F7030069857D2E4169EE7".into(), "enr:-x".into());
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(350) {
+            status.polls += 1;
+            sender.send_replace(Some(status.clone()));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(sender);
+        let written = writer.await.unwrap();
+
+        assert!(written.windows(2).all(|w| w[1].0 - w[0].0 >= interval), "two writes within {interval:?}");
+        assert!(written.len() < status.polls as usize, "{} writes of {} changes", written.len(), status.polls);
+        assert_eq!(written.last().unwrap().1, status.polls, "the latest snapshot is written last");
+    }
 }

@@ -2,9 +2,10 @@
 //! sidecar reports it and as the TUI and the plugin read it. It is the only
 //! model of formation progress; nothing else invents one.
 //!
-//! The sidecar writes every change as one JSON log line (`"status": {...}`)
-//! and keeps the current snapshot in its sinks: a file (demo, tests) and a
-//! ConfigMap named after the release (in a cluster). Field by field
+//! The sidecar writes every change but poll progress as one JSON log line
+//! (`"status": {...}`) and keeps the current snapshot, poll progress
+//! included, in its sinks: a file (demo, tests) and a ConfigMap named after
+//! the release (in a cluster). Field by field
 //! documentation with an example of each phase is in `assets/schemas/`.
 
 use std::{
@@ -146,7 +147,7 @@ pub struct Reporter {
 impl Reporter {
     pub fn new(initial: Status, file: Option<PathBuf>, listeners: Vec<Listener>) -> Self {
         let reporter = Reporter { current: initial, file, listeners };
-        reporter.publish();
+        reporter.publish(true);
         reporter
     }
 
@@ -154,37 +155,30 @@ impl Reporter {
         &self.current
     }
 
-    /// Applies a change; publishes when anything but the poll counters moved.
+    /// Applies a change. Every change reaches the file and the listeners (so
+    /// poll progress shows in the cluster too); only a change to more than the
+    /// poll counters is logged, so that polling does not flood the log.
     pub fn update(&mut self, change: impl FnOnce(&mut Status)) {
         let mut next = self.current.clone();
         change(&mut next);
+        if comparable(&next, true) == comparable(&self.current, true) {
+            return;
+        }
+        let significant = comparable(&next, false) != comparable(&self.current, false);
         let now = timestamp(SystemTime::now());
         if next.phase != self.current.phase {
             next.phase_since = now.clone();
         }
-        let significant = {
-            let mut a = next.clone();
-            let mut b = self.current.clone();
-            for s in [&mut a, &mut b] {
-                s.polls = 0;
-                s.last_poll_at = None;
-                s.next_poll_at = None;
-                s.updated_at = String::new();
-            }
-            a != b
-        };
         next.updated_at = now;
         self.current = next;
-        if significant {
-            self.publish();
-        } else {
-            self.write_file();
-        }
+        self.publish(significant);
     }
 
-    fn publish(&self) {
-        let status = serde_json::to_value(&self.current).expect("the status serialises");
-        tracing::info!(status = %status, phase = ?self.current.phase, "status");
+    fn publish(&self, log: bool) {
+        if log {
+            let status = serde_json::to_value(&self.current).expect("the status serialises");
+            tracing::info!(status = %status, phase = ?self.current.phase, "status");
+        }
         self.write_file();
         for listener in &self.listeners {
             listener(&self.current);
@@ -198,6 +192,23 @@ impl Reporter {
             tracing::warn!(%error, path = %path.display(), "cannot write the status file");
         }
     }
+}
+
+/// `status` without its time of writing, and without poll progress unless
+/// `with_polls`: what tells two snapshots apart. The same failure retried
+/// at a later time is poll progress too.
+fn comparable(status: &Status, with_polls: bool) -> Status {
+    let mut status = status.clone();
+    status.updated_at = String::new();
+    if !with_polls {
+        status.polls = 0;
+        status.last_poll_at = None;
+        status.next_poll_at = None;
+        if let Some(error) = status.error.as_mut() {
+            error.next_retry_at = None;
+        }
+    }
+    status
 }
 
 /// Writes via a temp file and rename, so readers never see half a file.
@@ -216,6 +227,41 @@ pub fn read_file(path: &Path) -> std::io::Result<Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reporter whose one listener records every snapshot it is called with.
+    fn recorded() -> (Reporter, std::sync::Arc<std::sync::Mutex<Vec<Status>>>) {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let listener: Listener = Box::new(move |status: &Status| sink.lock().unwrap().push(status.clone()));
+        let reporter = Reporter::new(
+            Status::new("0x52908400098527886E0F7030069857D2E4169EE7".into(), "enr:-x".into()),
+            None,
+            vec![listener],
+        );
+        (reporter, seen)
+    }
+
+    #[test]
+    fn listeners_see_every_poll_not_only_phase_changes() {
+        let (mut reporter, seen) = recorded();
+        reporter.update(|s| s.phase = Phase::WaitingForInvite);
+        for _ in 0..3 {
+            reporter.update(|s| {
+                s.polls += 1;
+                s.last_poll_at = Some(timestamp(SystemTime::now()));
+            });
+        }
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.iter().map(|s| s.polls).collect::<Vec<_>>(), [0, 0, 1, 2, 3]);
+        assert!(seen.last().unwrap().last_poll_at.is_some());
+    }
+
+    #[test]
+    fn a_change_that_changes_nothing_reaches_no_listener() {
+        let (mut reporter, seen) = recorded();
+        reporter.update(|s| s.error = None);
+        assert_eq!(seen.lock().unwrap().len(), 1, "only the initial snapshot");
+    }
 
     #[test]
     fn every_phase_name_is_its_json_spelling() {

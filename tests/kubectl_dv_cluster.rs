@@ -82,7 +82,7 @@ async fn install_enr_and_status_follow_a_release_from_helm_to_the_sidecars_statu
     let deadline = Instant::now() + Duration::from_secs(30);
     let waiting = loop {
         let view = stdout_json(&plugin(&["status", "--json", "-n", "plugin", "--release", "my-dv"]));
-        if view["status"]["phase"] == "waiting_for_invite" {
+        if view["status"]["phase"] == "waiting_for_invite" && view["status"]["polls"].as_u64() > Some(0) {
             break view;
         }
         assert!(Instant::now() < deadline, "the sidecar's status never reached the plugin: {view}");
@@ -97,6 +97,8 @@ async fn install_enr_and_status_follow_a_release_from_helm_to_the_sidecars_statu
     let text = plugin(&["status", "-n", "plugin", "--release", "my-dv"]);
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(text.contains("waiting_for_invite") && text.contains(&enr), "{text}");
+    let detail = format!("detail     no cluster invite on http://{api} names operator {OPERATOR}");
+    assert!(text.contains(&detail), "the text says why no invite is used:\n{text}");
 
     let started = Instant::now();
     let runs = 10;

@@ -5,18 +5,23 @@
 mod support;
 
 use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant, SystemTime},
 };
 
 use dv_pod::{
-    obol_api::simulator::{Endpoint, Fault, FaultRule, SignAt},
-    status::{self, Phase},
+    definition::Network,
+    enr::EnrPrivateKey,
+    obol_api::simulator::{ClusterPlan, Endpoint, Fault, FaultRule, OperatorPlan, SignAt, Simulator, SimulatorConfig},
+    status::{self, Phase, Status},
 };
 use support::{
+    OPERATOR,
     bed::bin,
     formation::{Formation, tail},
-    process::{free_port, spawn, wait_for_http_ok},
+    process::{Spawned, free_port, spawn, wait_for_http_ok},
 };
 
 fn all_signed() -> [SignAt; 4] {
@@ -238,8 +243,95 @@ async fn a_tampered_definition_is_never_used_for_a_dkg() {
     let current = status::read_file(&node.status_file).unwrap();
     assert!(current.polls >= 3, "kept polling: {current:?}");
     assert!(matches!(current.phase, Phase::WaitingForInvite), "{current:?}");
+    assert!(current.detail.as_deref().is_some_and(|d| d.contains("cannot be used: ")), "{current:?}");
     assert!(current.dkg.is_none());
     assert!(!node.data_dir.join(".dkg-attempt").exists() && !node.data_dir.join("cluster").exists());
     let log = std::fs::read_to_string(&node.log).unwrap();
     assert!(log.contains("refusing an invalid definition"), "{}", tail(&node.log));
+}
+
+/// A sidecar alone, polling `api` as `operator` the way a pod does before
+/// its DKG (no relay, no peers); returns it with its status file and log.
+fn lone_sidecar(work: &Path, operator: &str, api: SocketAddr) -> (Spawned, PathBuf, PathBuf) {
+    let key_file = work.join("enr-key");
+    EnrPrivateKey::generate().unwrap().save_new(&key_file).unwrap();
+    let data_dir = work.join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let (status_file, log) = (work.join("status.json"), work.join("sidecar.log"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dv-sidecar"));
+    command
+        .arg("dkg")
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .arg("--enr-key-file")
+        .arg(&key_file)
+        .args(["--operator-address", operator, "--network", "hoodi", "--api-endpoint", &format!("http://{api}")])
+        .args(["--initial-retry-delay-seconds", "1", "--max-retry-delay-seconds", "4"])
+        .arg("--status-file")
+        .arg(&status_file);
+    (spawn("dv-sidecar", command, &log), status_file, log)
+}
+
+/// The first status in `file` that `wanted` accepts, checked against the schema.
+async fn wait_for_status(file: &Path, log: &Path, wanted: impl Fn(&Status) -> bool) -> Status {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            let status: Status = serde_json::from_str(&text).unwrap();
+            if wanted(&status) {
+                support::schema::assert_matches("status.v1", &serde_json::from_str(&text).unwrap());
+                return status;
+            }
+        }
+        assert!(Instant::now() < deadline, "no such status; the sidecar logged:\n{}", tail(log));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_api_port_closed_the_status_names_the_endpoint_and_when_the_next_poll_comes() {
+    let work = tempfile::tempdir().unwrap();
+    let closed = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let (_sidecar, status_file, log) = lone_sidecar(work.path(), OPERATOR, closed);
+
+    let status = wait_for_status(&status_file, &log, |s| s.error.is_some()).await;
+    let error = status.error.unwrap();
+    assert!(error.reason.contains(&format!("cannot reach the Obol API at http://{closed}")), "{}", error.reason);
+    assert!(error.reason.to_lowercase().contains("connection refused"), "{}", error.reason);
+    assert!(error.reason.contains("charon.dkgSidecar.apiEndpoint"), "{}", error.reason);
+    let next = error.next_retry_at.expect("a poll that failed says when the next one comes");
+    assert_eq!(Some(&next), status.next_poll_at.as_ref(), "the retry is the next poll");
+    let polled = humantime::parse_rfc3339(status.last_poll_at.as_deref().unwrap()).unwrap();
+    assert!(humantime::parse_rfc3339(&next).unwrap() > polled, "{next} is not after the poll");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_address_that_no_invite_names_is_reported_with_the_value_to_check() {
+    let simulator = Simulator::new(&SimulatorConfig::default()).unwrap();
+    let api = simulator.clone().spawn(([127, 0, 0, 1], 0).into()).await.unwrap();
+    // The Launchpad holds an invite, but for other operators' addresses.
+    let others = (0..4)
+        .map(|_| OperatorPlan {
+            enr: Some(EnrPrivateKey::generate().unwrap().record().text().into()),
+            eth_private_key: None,
+            sign: SignAt::Now,
+        })
+        .collect();
+    let plan = ClusterPlan {
+        name: "theirs".into(),
+        network: Network::Hoodi,
+        num_validators: 1,
+        threshold: None,
+        operators: others,
+    };
+    simulator.create(plan).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (_sidecar, status_file, log) = lone_sidecar(work.path(), OPERATOR, api);
+
+    let status = wait_for_status(&status_file, &log, |s| s.polls >= 1 && s.detail.is_some()).await;
+    assert_eq!(status.phase, Phase::WaitingForInvite);
+    assert_eq!(status.error, None);
+    let detail = status.detail.unwrap();
+    assert!(detail.contains(&format!("no cluster invite on http://{api} names operator {OPERATOR}")), "{detail}");
+    assert!(detail.contains("Obol Launchpad") && detail.contains("charon.operatorAddress"), "{detail}");
 }

@@ -1,6 +1,7 @@
 //! The documented examples of the status contract: one per phase, each
 //! valid against the published schema (they were captured from real runs of
-//! the formation tests with DV_WRITE_STATUS_EXAMPLES=1).
+//! the formation tests with DV_WRITE_STATUS_EXAMPLES=1, waiting_for_invite
+//! from a sidecar that no invite names).
 
 mod support;
 
@@ -25,6 +26,9 @@ fn every_phase_has_a_documented_example_that_matches_the_schema_and_the_code() {
         support::schema::assert_matches("status.v1", example);
         let parsed: Status = serde_json::from_value(example.clone()).unwrap();
         assert_eq!(serde_json::to_value(parsed.phase).unwrap(), phase);
+        if phase == "waiting_for_invite" {
+            assert!(parsed.detail.is_some(), "waiting for an invite says why none is usable");
+        }
         if phase == "dkg_failed" {
             assert!(
                 parsed.error.is_some_and(|e| e.next_retry_at.is_some()),

@@ -296,6 +296,9 @@ fn print_status_text(view: &ReleaseView) {
     match &view.status {
         Some(status) => {
             println!("  phase      {} (since {})", status.phase.name(), status.phase_since);
+            if let Some(detail) = &status.detail {
+                println!("  detail     {detail}");
+            }
             println!("  polls      {} (last {})", status.polls, status.last_poll_at.as_deref().unwrap_or("-"));
             if let Some(invite) = &status.invite {
                 println!(
@@ -310,7 +313,10 @@ fn print_status_text(view: &ReleaseView) {
                 println!("  dkg        attempt {}: {}", dkg.attempt, dkg.step);
             }
             if let Some(error) = &status.error {
-                println!("  error      {}", error.reason);
+                match &error.next_retry_at {
+                    Some(at) => println!("  error      {} (next try {at})", error.reason),
+                    None => println!("  error      {}", error.reason),
+                }
             }
             if let Some(lock) = &status.lock_hash {
                 println!("  lock       {lock}");

@@ -34,6 +34,17 @@ impl ClientConfig {
             max_body_bytes: 16 << 20,
         }
     }
+
+    /// `scheme://host:port` of the API, the port spelled out even when it is
+    /// the scheme's default: what a pod must be able to connect to.
+    pub fn endpoint(&self) -> String {
+        let url = &self.base_url;
+        let host = url.host_str().unwrap_or_default();
+        match url.port_or_known_default() {
+            Some(port) => format!("{}://{host}:{port}", url.scheme()),
+            None => format!("{}://{host}", url.scheme()),
+        }
+    }
 }
 
 /// What went wrong talking to the API.
@@ -317,7 +328,16 @@ impl ObolApi {
         };
         let request_error = |e: reqwest::Error| {
             let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Connect };
-            transient(kind, format!("request failed: {e}"), None)
+            // reqwest's own message is only "error sending request for url
+            // (...)": the cause (refused, DNS, TLS) is in its sources.
+            let e = e.without_url();
+            let mut reason = format!("request failed: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                reason.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            transient(kind, reason, None)
         };
         let mut response = self
             .http
@@ -375,5 +395,32 @@ impl ObolApi {
         serde_json::from_slice(&body)
             .map(Some)
             .map_err(|e| transient(ErrorKind::Malformed, format!("the body is not complete JSON: {e}"), None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_endpoint_names_scheme_host_and_port_even_a_default_one() {
+        for (base, endpoint) in [
+            ("https://api.obol.tech", "https://api.obol.tech:443"),
+            ("http://127.0.0.1:3000/v1/", "http://127.0.0.1:3000"),
+            ("http://[::1]/", "http://[::1]:80"),
+        ] {
+            assert_eq!(ClientConfig::new(base.parse().unwrap()).endpoint(), endpoint);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_says_so() {
+        let port = crate::demo::process::free_port().unwrap();
+        let mut config = ClientConfig::new(format!("http://127.0.0.1:{port}").parse().unwrap());
+        config.retry.attempts_per_call = 1;
+        let api = ObolApi::new(config);
+        let error = api.lock_by_hash(&format!("0x{}", "ab".repeat(32))).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Connect);
+        assert!(error.to_string().to_lowercase().contains("connection refused"), "{error}");
     }
 }

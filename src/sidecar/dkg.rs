@@ -41,7 +41,7 @@ use crate::{
     },
     enr::{EnrPrivateKey, KEY_FILE_NAME},
     kube::{PhaseEvents, StatusConfigMap},
-    obol_api::{ClientConfig, ObolApi},
+    obol_api::{ApiError, ClientConfig, ErrorKind, ObolApi},
     status::Listener,
     status::{self, Dkg, Failure, Phase, Reporter, Status, timestamp},
 };
@@ -331,9 +331,13 @@ async fn poll_once(
             let delay =
                 error.retry_after().unwrap_or_default().max(backoff.next_delay()).max(Duration::from_millis(100));
             tracing::warn!(%error, kind = ?error.kind(), ?delay, "polling the Obol API failed");
+            let failure = Failure {
+                reason: poll_failure(&api.config().endpoint(), &error),
+                next_retry_at: Some(timestamp(polled_at + delay)),
+            };
             reporter.update(|s| {
                 counted(s, Some(delay));
-                s.error = Some(Failure { reason: error.to_string(), next_retry_at: None });
+                s.error = Some(failure);
             });
             return Ok((None, delay));
         }
@@ -345,6 +349,7 @@ async fn poll_once(
 
     let mut ready = Vec::new();
     let mut pending: Option<(Definition, Invite)> = None;
+    let mut unusable: Option<Invite> = None;
     for item in listed {
         let definition = match item.parsed {
             Ok(definition) => definition,
@@ -358,10 +363,15 @@ async fn poll_once(
             invite @ (Invite::AwaitingOurSignature | Invite::WaitingForOthers { .. }) => {
                 pending.get_or_insert((definition, invite));
             }
-            Invite::Invalid { reason } => {
-                tracing::warn!(config_hash = %definition.config_hash_hex(), %reason, "refusing an invalid definition");
+            Invite::NotForUs => {}
+            invite => {
+                if let Invite::Invalid { reason } = &invite {
+                    tracing::warn!(config_hash = %definition.config_hash_hex(), %reason, "refusing an invalid definition");
+                }
+                if unusable.as_ref().is_none_or(|u| nearness(&invite) > nearness(u)) {
+                    unusable = Some(invite);
+                }
             }
-            Invite::NotForUs | Invite::NotTarget { .. } | Invite::WrongNetwork { .. } => {}
         }
     }
     match ready.len() {
@@ -392,17 +402,65 @@ async fn poll_once(
         reporter.update(|s| {
             answered(s, Some(delay));
             s.phase = phase;
+            s.detail = None;
             s.invite = Some(invite_status(&definition, signed, missing));
         });
         return Ok((None, delay));
     }
     let delay = backoff.next_delay().max(Duration::from_millis(100));
+    let detail = no_invite_detail(&api.config().endpoint(), us, unusable.as_ref());
     reporter.update(|s| {
         answered(s, Some(delay));
         s.phase = Phase::WaitingForInvite;
+        s.detail = Some(detail);
         s.invite = None;
     });
     Ok((None, delay))
+}
+
+/// What the status says about a poll that failed and is retried.
+fn poll_failure(endpoint: &str, error: &ApiError) -> String {
+    match error {
+        ApiError::Transient { kind: ErrorKind::Connect | ErrorKind::Timeout, reason, .. } => format!(
+            "cannot reach the Obol API at {endpoint}: {reason}. Check charon.dkgSidecar.apiEndpoint, and that this pod \
+             may connect to it (DNS, NetworkPolicy egress, proxy)"
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// How near an invite that names our operator but cannot be used came to
+/// usable: the nearest one says what to fix.
+fn nearness(invite: &Invite) -> u8 {
+    match invite {
+        Invite::Invalid { .. } => 2,
+        Invite::WrongNetwork { .. } => 1,
+        _ => 0,
+    }
+}
+
+/// Why a poll found nothing to join, and which value to check: `unusable`
+/// is the nearest invite that names our operator, if any does.
+fn no_invite_detail(endpoint: &str, us: &OurNode, unusable: Option<&Invite>) -> String {
+    let operator = us.operator;
+    match unusable {
+        Some(Invite::Invalid { reason }) => {
+            format!("the cluster invite on {endpoint} for operator {operator} cannot be used: {reason}")
+        }
+        Some(Invite::WrongNetwork { definition, ours }) => format!(
+            "the cluster invite on {endpoint} for operator {operator} is for {}, but this node is for {ours}: check \
+             the chart's network value",
+            definition.map_or("an unknown network".to_string(), |n| n.to_string())
+        ),
+        Some(Invite::NotTarget { target }) => format!(
+            "cluster invites on {endpoint} name operator {operator}, but none has config hash {target}: check \
+             charon.dkgSidecar.targetConfigHash"
+        ),
+        _ => format!(
+            "no cluster invite on {endpoint} names operator {operator}. If you have accepted one in the Obol \
+             Launchpad, compare this address with the one it shows there (it is set by charon.operatorAddress)"
+        ),
+    }
 }
 
 fn invite_status(definition: &Definition, signed: usize, missing: Vec<String>) -> status::Invite {
@@ -597,6 +655,7 @@ async fn run_attempt(
     tracing::info!(attempt, config_hash = %definition.config_hash_hex(), "starting charon dkg");
     reporter.update(|s| {
         s.phase = Phase::DkgRunning;
+        s.detail = None;
         s.invite = Some(invite_status(definition, definition.operators.len(), Vec::new()));
         s.dkg = Some(Dkg { attempt, step: "starting".into(), started_at: started_at.clone() });
         s.error = None;

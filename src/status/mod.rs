@@ -100,6 +100,10 @@ pub struct Status {
     pub updated_at: String,
     /// When the current phase began.
     pub phase_since: String,
+    /// What the phase waits for, in words, where the other fields cannot say
+    /// it: in `waiting_for_invite`, why no invite is usable and which value
+    /// to check.
+    pub detail: Option<String>,
     pub polls: u64,
     pub last_poll_at: Option<String>,
     pub next_poll_at: Option<String>,
@@ -123,6 +127,7 @@ impl Status {
             enr,
             updated_at: now.clone(),
             phase_since: now,
+            detail: None,
             polls: 0,
             last_poll_at: None,
             next_poll_at: None,

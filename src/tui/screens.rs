@@ -352,6 +352,9 @@ fn summary_lines(status: &Status, now: SystemTime, theme: &Theme) -> Vec<Line<'s
 
 fn detail_lines(status: &Status, app: &App, theme: &Theme) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
+    if let Some(detail) = &status.detail {
+        lines.push(Line::styled(detail.clone(), theme.warn()));
+    }
     if let Some(dkg) = &status.dkg {
         lines.push(Line::raw(format!(
             "DKG attempt {}: {}  (started {})",

@@ -80,7 +80,16 @@ fn status(phase: Phase) -> Status {
         });
     }
     if phase == Phase::WaitingForInvite {
-        status.error = Some(Failure { reason: "the Obol API answered 503 (retrying)".into(), next_retry_at: None });
+        status.detail = Some(format!(
+            "no cluster invite on https://api.obol.tech:443 names operator {US}. If you have accepted one in the Obol \
+             Launchpad, compare this address with the one it shows there (it is set by charon.operatorAddress)"
+        ));
+        status.error = Some(Failure {
+            reason: "Obol API https://api.obol.tech/v1/definition/operator/0x5aAe…: server error 503 Service \
+                     Unavailable (will retry)"
+                .into(),
+            next_retry_at: Some(at(4)),
+        });
     }
     if phase == Phase::Done {
         status.lock_hash = Some("0x9d2c0e3b6a1f4d7e8c5b2a19f0e6d3c7b4a1908f7e6d5c4b3a2918f7e6d5c4b3".into());

@@ -218,7 +218,11 @@ impl Formation {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/status-examples.json");
             let mut examples: std::collections::BTreeMap<String, Value> =
                 std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-            examples.extend(by_phase.clone());
+            // These formations are invited from the start, so their only
+            // waiting_for_invite comes before any poll has said why; the
+            // documented one (with its detail) is kept.
+            let said_why = |(phase, s): &(String, Value)| phase != "waiting_for_invite" || !s["detail"].is_null();
+            examples.extend(by_phase.clone().into_iter().filter(said_why));
             std::fs::write(&path, serde_json::to_string_pretty(&examples).unwrap() + "\n").unwrap();
         }
         by_phase

@@ -613,6 +613,49 @@ fn monitoring_objects_render_on_request_and_scrape_ports_the_service_declares() 
     assert!(json["panels"].as_array().unwrap().len() >= 4);
 }
 
+/// The NOTES Helm prints after an install. Only Helm 4 renders them without
+/// a cluster (`--dry-run=client`); both render the same template.
+fn notes(sets: &[&str]) -> String {
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/chart");
+    let mut command = Command::new(bin("helm4"));
+    command.args(["install", "my-dv", chart, "--dry-run=client", "-o", "json"]);
+    command.args(["--set", &format!("charon.operatorAddress={OPERATOR}")]);
+    for set in sets {
+        command.args(["--set", set]);
+    }
+    let out = command.output().unwrap();
+    assert!(out.status.success(), "helm4 install --dry-run {sets:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let release: Value = serde_json::from_slice(&out.stdout).unwrap();
+    release["info"]["notes"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn the_notes_say_only_what_the_release_will_run() {
+    let forms = notes(&[]);
+    assert!(forms.contains("accept your cluster invite"), "{forms}");
+    assert!(forms.contains("runs the DKG, then starts Charon and the lighthouse validator client."), "{forms}");
+    assert!(forms.contains("-c dkg -f"), "{forms}");
+
+    let no_vc = notes(&["validatorClient.enabled=false"]);
+    assert!(no_vc.contains("starts Charon only (validatorClient.enabled=false)."), "{no_vc}");
+    assert!(!no_vc.contains("lighthouse") && !no_vc.contains("validator client."), "{no_vc}");
+
+    let teku = notes(&["validatorClient.type=teku"]);
+    assert!(teku.contains("starts Charon and the teku validator client."), "{teku}");
+
+    let adopts = notes(&["charon.lock.existingConfigMap=old-lock", "charon.lock.keystoresSecret=old-keys"]);
+    assert!(adopts.contains("without a DKG: its lock from ConfigMap old-lock"), "{adopts}");
+    assert!(adopts.contains("key shares from Secret old-keys"), "{adopts}");
+    assert!(!adopts.contains("invite") && !adopts.contains("runs the DKG"), "{adopts}");
+
+    let no_sidecar = notes(&["charon.dkgSidecar.enabled=false"]);
+    assert!(no_sidecar.contains("nothing waits for an invite or runs a DKG"), "{no_sidecar}");
+    assert!(!no_sidecar.contains("-c dkg") && !no_sidecar.contains("my-dv-status"), "{no_sidecar}");
+
+    let supplied_key = notes(&["charon.enr.existingSecret=my-key"]);
+    assert!(!supplied_key.contains("made by the release's ENR Job"), "{supplied_key}");
+}
+
 #[test]
 fn the_status_configmap_renders_no_data_so_the_sidecars_status_key_is_never_owned_by_helm() {
     for helm in ["helm3", "helm4"] {

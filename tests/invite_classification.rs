@@ -111,7 +111,14 @@ fn while_others_have_not_signed_we_wait_and_name_them() {
 fn before_our_operator_accepts_we_are_awaiting_our_signature() {
     let vector = signed("v1.10.0/hoodi");
     let partial = without_signatures_of(&vector.definition, &[1, 2]);
-    assert_eq!(classify(&parse(&partial), &node_of(&vector, 1, Network::Hoodi)), Invite::AwaitingOurSignature);
+    assert_eq!(
+        classify(&parse(&partial), &node_of(&vector, 1, Network::Hoodi)),
+        Invite::AwaitingOurSignature {
+            signed: 2,
+            total: 4,
+            missing: vec![vector.operators[1].address.clone(), vector.operators[2].address.clone()]
+        }
+    );
 }
 
 fn assert_invalid_because(invite: Invite, expected: &str) {

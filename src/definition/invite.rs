@@ -81,8 +81,9 @@ pub enum Invite {
     NotTarget { target: String },
     /// It is for another network than the one this node runs on.
     WrongNetwork { definition: Option<Network>, ours: Network },
-    /// Our operator has not yet accepted it with this node's ENR.
-    AwaitingOurSignature,
+    /// Our operator has not yet accepted it with this node's ENR; `missing`
+    /// (us included) are the operators who have not signed.
+    AwaitingOurSignature { signed: usize, total: usize, missing: Vec<String> },
     /// We signed; others have not yet.
     WaitingForOthers { signed: usize, total: usize, missing: Vec<String> },
     /// Fully signed and verified: run the DKG.
@@ -115,22 +116,19 @@ pub fn classify(def: &Definition, us: &OurNode) -> Invite {
     if let Some(tampered) = report.checks.iter().find(|c| c.status == Status::Fail && c.name != "definition_hash") {
         return Invite::Invalid { reason: format!("{}: {}", tampered.name, tampered.detail) };
     }
-    let signed = |i: usize| {
+    let has_signed = |i: usize| {
         ["config_signature", "enr_signature"]
             .iter()
             .all(|field| report.check(&format!("operators[{i}].{field}")).is_some_and(|c| c.status == Status::Pass))
     };
-    if def.operators[our_slot].enr.is_empty() || !signed(our_slot) {
-        return Invite::AwaitingOurSignature;
-    }
     let missing: Vec<String> =
-        (0..def.operators.len()).filter(|&i| !signed(i)).map(|i| def.operators[i].address.clone()).collect();
+        (0..def.operators.len()).filter(|&i| !has_signed(i)).map(|i| def.operators[i].address.clone()).collect();
+    let (signed, total) = (def.operators.len() - missing.len(), def.operators.len());
+    if def.operators[our_slot].enr.is_empty() || !has_signed(our_slot) {
+        return Invite::AwaitingOurSignature { signed, total, missing };
+    }
     if !missing.is_empty() {
-        return Invite::WaitingForOthers {
-            signed: def.operators.len() - missing.len(),
-            total: def.operators.len(),
-            missing,
-        };
+        return Invite::WaitingForOthers { signed, total, missing };
     }
     match report.failures().next() {
         None => Invite::Ready,

@@ -348,7 +348,7 @@ async fn poll_once(
     };
 
     let mut ready = Vec::new();
-    let mut pending: Option<(Definition, Invite)> = None;
+    let mut pending: Option<(Definition, Phase, usize, Vec<String>)> = None;
     let mut unusable: Option<Invite> = None;
     for item in listed {
         let definition = match item.parsed {
@@ -360,8 +360,11 @@ async fn poll_once(
         };
         match classify(&definition, us) {
             Invite::Ready => ready.push(definition),
-            invite @ (Invite::AwaitingOurSignature | Invite::WaitingForOthers { .. }) => {
-                pending.get_or_insert((definition, invite));
+            Invite::AwaitingOurSignature { signed, missing, .. } => {
+                pending.get_or_insert((definition, Phase::AwaitingOurSignature, signed, missing));
+            }
+            Invite::WaitingForOthers { signed, missing, .. } => {
+                pending.get_or_insert((definition, Phase::WaitingForSignatures, signed, missing));
             }
             Invite::NotForUs => {}
             invite => {
@@ -390,15 +393,11 @@ async fn poll_once(
             )
         }
     }
-    if let Some((definition, invite)) = pending {
+    if let Some((definition, phase, signed, missing)) = pending {
         // Signatures are arriving: poll at the initial interval so the DKG
         // starts within one interval of the last signature.
         backoff.reset();
         let delay = api.config().retry.initial;
-        let (phase, signed, missing) = match invite {
-            Invite::WaitingForOthers { signed, missing, .. } => (Phase::WaitingForSignatures, signed, missing),
-            _ => (Phase::AwaitingOurSignature, 0, Vec::new()),
-        };
         reporter.update(|s| {
             answered(s, Some(delay));
             s.phase = phase;

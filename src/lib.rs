@@ -9,6 +9,7 @@ pub mod definition;
 pub mod demo;
 pub mod enr;
 pub mod health;
+pub mod http_error;
 pub mod keystore;
 pub mod kube;
 pub mod logging;

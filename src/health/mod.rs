@@ -56,8 +56,8 @@ pub struct CharonHealth {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HealthError {
-    #[error("Charon's monitoring endpoint {url} did not answer: {source}")]
-    Unreachable { url: String, source: reqwest::Error },
+    #[error("Charon's monitoring endpoint {url} did not answer: {reason}")]
+    Unreachable { url: String, reason: String },
     #[error("Charon's metrics are not Prometheus text: {0}")]
     NotMetrics(std::io::Error),
     #[error("Charon's metrics lack app_monitoring_readyz; is {url} a Charon monitoring address?")]
@@ -97,7 +97,8 @@ impl CharonHealth {
     /// Scrapes `{monitoring_url}/metrics`.
     pub async fn probe(http: &reqwest::Client, monitoring_url: &str) -> Result<CharonHealth, HealthError> {
         let url = format!("{}/metrics", monitoring_url.trim_end_matches('/'));
-        let unreachable = |source| HealthError::Unreachable { url: url.clone(), source };
+        let unreachable =
+            |error| HealthError::Unreachable { url: url.clone(), reason: crate::http_error::with_causes(error) };
         let text = http
             .get(&url)
             .timeout(Duration::from_secs(2))

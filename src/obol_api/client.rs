@@ -328,16 +328,7 @@ impl ObolApi {
         };
         let request_error = |e: reqwest::Error| {
             let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Connect };
-            // reqwest's own message is only "error sending request for url
-            // (...)": the cause (refused, DNS, TLS) is in its sources.
-            let e = e.without_url();
-            let mut reason = format!("request failed: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                reason.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            transient(kind, reason, None)
+            transient(kind, format!("request failed: {}", crate::http_error::with_causes(e)), None)
         };
         let mut response = self
             .http

@@ -33,7 +33,8 @@ use kube::{
 };
 use serde_json::{Value, json};
 use support::{
-    node::{MemoryPeaks, Node, bridge_address, node},
+    node::{MemoryPeaks, Node, bridge_address, node, relay},
+    process::wait_for_http_ok,
     tmux::Tmux,
 };
 
@@ -179,13 +180,19 @@ async fn a_release_forms_in_its_pod_phase_by_phase_and_a_lone_dkg_times_out_as_d
     let (simulator, api) = launchpad().await;
     let operator = our_operator();
 
+    let work = tempfile::tempdir().unwrap();
+    let (_relay, relay_url) = relay(work.path());
+    assert!(wait_for_http_ok(&format!("{relay_url}/enr"), Duration::from_secs(30)).await, "the relay never served");
+
     let started = Instant::now();
-    // One DKG attempt may wait 40 s for the other operators (default 600 s).
+    // One DKG attempt may wait 40 s for the other operators (default 600 s);
+    // the in-cluster relay stands in for Obol's public ones.
+    let relays = format!("charon.p2p.relays={{{relay_url}}}");
     helm(
         node,
         "helm4",
         namespace,
-        &install_args("install", &operator, api, &["charon.dkgSidecar.attemptTimeoutSeconds=40"]),
+        &install_args("install", &operator, api, &["charon.dkgSidecar.attemptTimeoutSeconds=40", &relays]),
     );
     let installed = started.elapsed();
     let enr_out = node.kubectl_dv(&["enr", "-n", namespace, "--release", RELEASE]);
@@ -513,9 +520,13 @@ async fn formed_lifecycle(helm_major: &str) {
     };
     Api::<ConfigMap>::namespaced(client, namespace).create(&PostParams::default(), &lock_configmap).await.unwrap();
 
+    let (_relay, relay_url) = relay(work.path());
+    assert!(wait_for_http_ok(&format!("{relay_url}/enr"), Duration::from_secs(30)).await, "the relay never served");
+    let relays = format!("charon.p2p.relays={{{relay_url}}}");
     let memory = MemoryPeaks::start(node, namespace);
     let counter = PodCounter::start(node, namespace).await;
     let adopt = [
+        relays.as_str(),
         "charon.enr.existingSecret=node0-enr",
         "charon.lock.existingConfigMap=node0-lock",
         "charon.lock.keystoresSecret=node0-keys",
@@ -540,6 +551,15 @@ async fn formed_lifecycle(helm_major: &str) {
             .is_some_and(|t| t.exit_code == 0))
     );
 
+    // Charon and Prysm run a while, so their peak memory is measured at work.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    print_memory(namespace, &pod(node, namespace).await.unwrap(), &memory.peaks());
+    // helm test reaches Charon through cluster DNS with its own token: the
+    // node is formed, but its peers never come, so Charon is not ready.
+    let tested = node.helm_output(helm_major, namespace, &["test", RELEASE, "--logs"]);
+    let said = String::from_utf8_lossy(&tested.stdout).into_owned() + &String::from_utf8_lossy(&tested.stderr);
+    assert!(!tested.status.success() && said.contains("Charon is not ready"), "helm test: {said}");
+
     for step in ["upgrade", "rollback", "reinstall"] {
         let old = pod(node, namespace).await.unwrap().metadata.uid.unwrap();
         match step {
@@ -558,7 +578,6 @@ async fn formed_lifecycle(helm_major: &str) {
         assert!(restarts(&again).values().all(|&n| n == 0), "after {step}: {:?}", restarts(&again));
     }
     assert_eq!(counter.most_at_once(), 1, "two pods of one DV node existed at once");
-    print_memory(namespace, &pod(node, namespace).await.unwrap(), &memory.peaks());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

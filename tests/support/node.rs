@@ -57,6 +57,10 @@ fn run_script(name: &str, args: &[&str]) -> Result<(), String> {
 }
 
 extern "C" fn take_the_node_down() {
+    // For a look at a failed test's pods; `tests/bed/node down` ends it.
+    if std::env::var_os("DV_BED_KEEP_NODE").is_some() {
+        return;
+    }
     if let Err(error) = run_script("node", &["down"]) {
         eprintln!("{error}");
     }
@@ -185,52 +189,79 @@ pub fn bridge_address() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
-/// Each container's peak memory, read from its cgroup (v1
-/// `memory.max_usage_in_bytes`) while it runs: an init container's cgroup
-/// is gone once it exits, so the sampler looks every half second.
+/// Each container's peak memory, read from its cgroup (v1) and its
+/// processes while it runs: an init container's cgroup is gone once it
+/// exits, so the sampler looks every half second.
 pub struct MemoryPeaks {
-    peaks: std::sync::Arc<std::sync::Mutex<BTreeMap<String, u64>>>,
+    seen: std::sync::Arc<std::sync::Mutex<Sampled>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
+#[derive(Default)]
+struct Sampled {
+    /// Peak bytes by container id.
+    peaks: BTreeMap<String, u64>,
+    /// Each container id's name in its pod.
+    names: BTreeMap<String, String>,
+}
+
 impl MemoryPeaks {
+    /// Samples every container cgroup of the namespace's pods each 100 ms
+    /// (an init container that copies keys lives about a second); the pods
+    /// and the names of their containers are read from the API each second.
     pub fn start(node: &'static Node, namespace: &str) -> MemoryPeaks {
-        let peaks = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::new()));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Sampled::default()));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (namespace, seen, stopped) = (namespace.to_string(), peaks.clone(), stop.clone());
+        let (namespace, shared, stopped) = (namespace.to_string(), seen.clone(), stop.clone());
         tokio::spawn(async move {
             let pods: Api<Pod> = Api::namespaced(node.client().await, &namespace);
-            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
-                for pod in pods.list(&Default::default()).await.map(|l| l.items).unwrap_or_default() {
-                    let uid = pod.metadata.uid.clone().unwrap_or_default();
-                    let status = pod.status.unwrap_or_default();
-                    let containers = status
-                        .init_container_statuses
-                        .unwrap_or_default()
-                        .into_iter()
-                        .chain(status.container_statuses.unwrap_or_default());
-                    for container in containers {
-                        let Some(id) =
-                            container.container_id.as_deref().and_then(|id| id.strip_prefix("containerd://"))
-                        else {
-                            continue;
-                        };
-                        if let Some(bytes) = container_peak(&uid, id) {
-                            let mut peaks = seen.lock().unwrap();
-                            let peak = peaks.entry(container.name).or_insert(0);
-                            *peak = (*peak).max(bytes);
+            let mut uids = Vec::new();
+            for round in 0u64.. {
+                if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                if round % 10 == 0 {
+                    let listed = pods.list(&Default::default()).await.map(|l| l.items).unwrap_or_default();
+                    uids = listed.iter().filter_map(|p| p.metadata.uid.clone()).collect();
+                    let mut seen = shared.lock().unwrap();
+                    for pod in listed {
+                        let status = pod.status.unwrap_or_default();
+                        let containers = status
+                            .init_container_statuses
+                            .unwrap_or_default()
+                            .into_iter()
+                            .chain(status.container_statuses.unwrap_or_default());
+                        for container in containers {
+                            if let Some(id) =
+                                container.container_id.as_deref().and_then(|id| id.strip_prefix("containerd://"))
+                            {
+                                seen.names.insert(id.to_string(), container.name);
+                            }
                         }
                     }
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                for (id, bytes) in uids.iter().flat_map(|uid| container_peaks(uid)) {
+                    let mut seen = shared.lock().unwrap();
+                    let peak = seen.peaks.entry(id).or_insert(0);
+                    *peak = (*peak).max(bytes);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         });
-        MemoryPeaks { peaks, stop }
+        MemoryPeaks { seen, stop }
     }
 
-    /// Peak bytes by container name so far.
+    /// Peak bytes by container name so far (the most of any of its runs).
     pub fn peaks(&self) -> BTreeMap<String, u64> {
-        self.peaks.lock().unwrap().clone()
+        let seen = self.seen.lock().unwrap();
+        let mut by_name = BTreeMap::new();
+        for (id, bytes) in &seen.peaks {
+            if let Some(name) = seen.names.get(id) {
+                let peak = by_name.entry(name.clone()).or_insert(0);
+                *peak = (*peak).max(*bytes);
+            }
+        }
+        by_name
     }
 }
 
@@ -240,14 +271,58 @@ impl Drop for MemoryPeaks {
     }
 }
 
-fn container_peak(pod_uid: &str, container_id: &str) -> Option<u64> {
+/// Each container cgroup of a pod, by container id, with its peak now.
+fn container_peaks(pod_uid: &str) -> Vec<(String, u64)> {
     let pod_dir = format!("pod{pod_uid}");
-    ["kubepods", "kubepods/burstable", "kubepods/besteffort"].iter().find_map(|qos| {
-        let path = Path::new("/sys/fs/cgroup/memory")
-            .join(qos)
-            .join(&pod_dir)
-            .join(container_id)
-            .join("memory.max_usage_in_bytes");
-        std::fs::read_to_string(path).ok()?.trim().parse().ok()
-    })
+    let Some(dir) = ["kubepods", "kubepods/burstable", "kubepods/besteffort"]
+        .iter()
+        .map(|qos| Path::new("/sys/fs/cgroup/memory").join(qos).join(&pod_dir))
+        .find(|dir| dir.is_dir())
+    else {
+        return Vec::new();
+    };
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok())
+                .filter(|entry| entry.path().is_dir())
+                .filter_map(|entry| Some((entry.file_name().into_string().ok()?, container_peak(&entry.path())?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The larger of the container cgroup's peak charge and its processes'
+/// peak RSS: cgroup v1 charges a binary's mapped pages to whoever first
+/// read them (here, the image import), so either alone can undercount.
+fn container_peak(dir: &Path) -> Option<u64> {
+    let charged: u64 = std::fs::read_to_string(dir.join("memory.max_usage_in_bytes")).ok()?.trim().parse().ok()?;
+    let resident: u64 = std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kib| kib * 1024)
+        })
+        .sum();
+    Some(charged.max(resident))
+}
+
+/// A real `charon relay` on the node bridge, for Charon in pods to find
+/// its peers through (the public relays are out of reach); returns it with
+/// its URL. Killed when dropped.
+pub fn relay(dir: &Path) -> (super::process::Spawned, String) {
+    let http = bridge_address();
+    let mut command = Command::new(bin("charon"));
+    command.args([
+        "relay",
+        &format!("--data-dir={}", dir.join("relay").display()),
+        &format!("--http-address={http}"),
+        &format!("--p2p-tcp-address={}", bridge_address()),
+        "--p2p-advertise-private-addresses=true",
+        "--log-format=json",
+    ]);
+    let relay = super::process::spawn("relay", command, &dir.join("relay.log"));
+    (relay, format!("http://{http}"))
 }

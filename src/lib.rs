@@ -8,6 +8,7 @@ pub mod cli;
 pub mod definition;
 pub mod demo;
 pub mod enr;
+pub mod files;
 pub mod health;
 pub mod http_error;
 pub mod keystore;

@@ -625,7 +625,7 @@ fn move_into_place(config: &DkgConfig, scratch: &Path, lock_hash: &str, attempt:
     let _ = fs::remove_file(scratch.join(KEY_FILE_NAME));
     let _ = fs::remove_file(scratch.join(format!("{KEY_FILE_NAME}.lock")));
     let marker = json!({"lock_hash": lock_hash, "completed_at": timestamp(SystemTime::now()), "attempt": attempt});
-    status::write_atomically(&scratch.join(COMPLETE_MARKER), marker.to_string().as_bytes())?;
+    crate::files::replace(&scratch.join(COMPLETE_MARKER), marker.to_string().as_bytes(), 0o644)?;
     sync_dir(scratch)?;
     fs::rename(scratch, config.data_dir.join(CLUSTER_DIR)).context("moving the DKG result into place")?;
     sync_dir(&config.data_dir)
@@ -844,7 +844,7 @@ async fn adopt_existing_cluster(
 /// interrupted DKG on restart, then the lock and this node's key shares.
 fn stage_existing_cluster(scratch: &Path, lock: &Value, keys_dir: &Path) -> anyhow::Result<()> {
     let write_new = |path: &Path, bytes: &[u8]| -> anyhow::Result<()> {
-        ensure!(super::files::write_new(path, bytes, 0o600)?, "{} already exists in a fresh directory", path.display());
+        ensure!(crate::files::write_new(path, bytes, 0o600)?, "{} already exists in a fresh directory", path.display());
         Ok(())
     };
     fs::create_dir_all(scratch.join(KEYS_DIR))?;

@@ -154,7 +154,7 @@ fn lodestar_files(vc_dir: &Path, pk: &str) -> (PathBuf, PathBuf) {
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<bool> {
-    super::files::write_new(path, bytes, 0o600).with_context(|| format!("writing {}", path.display()))
+    crate::files::write_new(path, bytes, 0o600).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Appends an entry for `pk` to Lighthouse's `validator_definitions.yml`
@@ -180,5 +180,5 @@ fn add_lighthouse_definition(vc_dir: &Path, pk: &str, keystore: &Path, password:
         keystore.display(),
         password.display()
     ));
-    super::files::replace(&path, text.as_bytes(), 0o600).with_context(|| format!("updating {}", path.display()))
+    crate::files::replace(&path, text.as_bytes(), 0o600).with_context(|| format!("updating {}", path.display()))
 }

@@ -2,7 +2,6 @@
 
 pub mod beacon_proxy;
 pub mod dkg;
-pub mod files;
 pub mod import_keys;
 pub mod metrics;
 pub mod prysm_wallet;

@@ -18,11 +18,8 @@ use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{
-    files,
-    import_keys::{ImportSummary, KeyShare},
-};
-use crate::keystore::Crypto;
+use super::import_keys::{ImportSummary, KeyShare};
+use crate::{files, keystore::Crypto};
 
 /// The wallet directory under the VC data directory; the chart passes it as
 /// `--wallet-dir`.

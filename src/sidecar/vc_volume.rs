@@ -21,7 +21,8 @@ use std::{
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::{files, import_keys::ValidatorClient};
+use super::import_keys::ValidatorClient;
+use crate::files;
 
 const VOLUME_ID_FILE: &str = "vc-volume-id";
 const BINDING_FILE: &str = "vc-binding.json";

@@ -192,7 +192,8 @@ impl Reporter {
 
     fn write_file(&self) {
         if let Some(path) = &self.file
-            && let Err(error) = write_atomically(path, &serde_json::to_vec_pretty(&self.current).expect("serialises"))
+            && let Err(error) =
+                crate::files::replace(path, &serde_json::to_vec_pretty(&self.current).expect("serialises"), 0o644)
         {
             tracing::warn!(%error, path = %path.display(), "cannot write the status file");
         }
@@ -214,13 +215,6 @@ fn comparable(status: &Status, with_polls: bool) -> Status {
         }
     }
     status
-}
-
-/// Writes via a temp file and rename, so readers never see half a file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }
 
 /// Reads a status file written by a sidecar.

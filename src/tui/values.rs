@@ -210,9 +210,11 @@ impl Form {
         Ok(())
     }
 
+    /// Replaces the file whole and durably, readable by its owner only: a
+    /// values file may hold `charon.enr.privateKey`.
     pub fn save_file(&self, path: &Path) -> anyhow::Result<()> {
         let text = serde_norway::to_string(&self.document())?;
-        crate::status::write_atomically(path, text.as_bytes())?;
+        crate::files::replace(path, text.as_bytes(), 0o600)?;
         Ok(())
     }
 }
@@ -266,6 +268,23 @@ mod tests {
         assert!(form.error(FieldKey::OperatorAddress).is_some_and(|e| e.contains("checksum")), "{form:?}");
         form.set(FieldKey::OperatorAddress, ADDRESS);
         assert_eq!(form.error(FieldKey::OperatorAddress), None);
+    }
+
+    #[test]
+    fn a_saved_values_file_that_holds_a_key_is_readable_by_its_owner_only_and_keeps_the_key() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("values.yaml");
+        let key = "ab".repeat(32);
+        std::fs::write(&path, format!("charon:\n  enr:\n    privateKey: {key}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut form = Form::default();
+        form.load_file(&path).unwrap();
+        form.set(FieldKey::OperatorAddress, ADDRESS);
+        form.save_file(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(std::fs::read_to_string(&path).unwrap().contains(&key));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file is left behind");
     }
 
     #[test]

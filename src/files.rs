@@ -1,7 +1,8 @@
-//! Durable writes for key material and the sidecar's own records: each file
-//! is written under a temp name, synced, then given its name, so a crash
-//! never leaves half a file. Create-only writes use link(2), which refuses an
-//! existing name, so they can never replace a file that appeared meanwhile.
+//! Durable writes for key material, values files that may hold a key, and
+//! the sidecar's own records: each file is written under a temp name,
+//! synced, then given its name, so a crash never leaves half a file.
+//! Create-only writes use link(2), which refuses an existing name, so they
+//! can never replace a file that appeared meanwhile.
 
 use std::{
     fs,

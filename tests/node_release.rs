@@ -614,16 +614,7 @@ async fn the_wizard_installs_on_the_node_and_follows_the_real_pod_phase_by_phase
     tmux.keys(&["Tab"]);
     tmux.wait_for(&["Operator address"], Duration::from_secs(5));
     tmux.type_text(&operator);
-    tmux.keys(&["Down"]);
-    tmux.keys(&["Right"; 5]);
-    tmux.wait_for(&["hoodi"], Duration::from_secs(5));
-    tmux.keys(&["Down"]);
-    tmux.type_text("http://beacon:5052");
-    tmux.keys(&["Down", "Down", "Down"]);
-    tmux.keys(&["BSpace"; 30]);
-    tmux.type_text(&format!("http://{api}"));
-    tmux.wait_for(&[&format!("http://{api}")], Duration::from_secs(5));
-    tmux.keys(&["Enter"]);
+    tmux.install_on_hoodi_with_api(&format!("http://{api}"));
 
     // Helm runs the real ENR Job on the node; the wizard shows its ENR.
     tmux.wait_for(&["Your ENR"], Duration::from_secs(120));

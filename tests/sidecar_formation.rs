@@ -258,17 +258,8 @@ fn lone_sidecar(work: &Path, operator: &str, api: SocketAddr) -> (Spawned, PathB
     let data_dir = work.join("data");
     std::fs::create_dir_all(&data_dir).unwrap();
     let (status_file, log) = (work.join("status.json"), work.join("sidecar.log"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_dv-sidecar"));
-    command
-        .arg("dkg")
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .arg("--enr-key-file")
-        .arg(&key_file)
-        .args(["--operator-address", operator, "--network", "hoodi", "--api-endpoint", &format!("http://{api}")])
-        .args(["--initial-retry-delay-seconds", "1", "--max-retry-delay-seconds", "4"])
-        .arg("--status-file")
-        .arg(&status_file);
+    let mut command = support::formation::sidecar_dkg(&data_dir, &key_file, operator, api);
+    command.args(["--max-retry-delay-seconds", "4"]).arg("--status-file").arg(&status_file);
     (spawn("dv-sidecar", command, &log), status_file, log)
 }
 

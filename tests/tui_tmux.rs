@@ -72,16 +72,7 @@ async fn the_wizard_installs_the_chart_shows_the_enr_and_follows_formation_in_a_
     tmux.wait_for(&["EIP-55"], Duration::from_secs(5));
     tmux.keys(&["BSpace"; 42]);
     tmux.type_text(&operator);
-    tmux.keys(&["Down"]);
-    tmux.keys(&["Right"; 5]);
-    tmux.wait_for(&["hoodi"], Duration::from_secs(5));
-    tmux.keys(&["Down"]);
-    tmux.type_text("http://beacon:5052");
-    tmux.keys(&["Down", "Down", "Down"]);
-    tmux.keys(&["BSpace"; 30]);
-    tmux.type_text(&format!("http://{api}"));
-    tmux.wait_for(&[&format!("http://{api}")], Duration::from_secs(5));
-    tmux.keys(&["Enter"]);
+    tmux.install_on_hoodi_with_api(&format!("http://{api}"));
     // A successful install moves on to the ENR; Helm's output stays on screen 3.
     tmux.wait_for(&["Waiting for the ENR Job"], Duration::from_secs(60));
     tmux.keys(&["3"]);

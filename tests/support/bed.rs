@@ -444,16 +444,10 @@ pub async fn run_release_sidecar(
     fs::set_permissions(&key_file, fs::Permissions::from_mode(0o600)).unwrap();
     let data_dir = work.join("data");
     fs::create_dir_all(&data_dir).unwrap();
-    let mut sidecar = Command::new(env!("CARGO_BIN_EXE_dv-sidecar"));
+    let mut sidecar = super::formation::sidecar_dkg(&data_dir, &key_file, operator, api);
     sidecar
         .env("KUBECONFIG", &bed().kubeconfig)
-        .arg("dkg")
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .arg("--enr-key-file")
-        .arg(&key_file)
-        .args(["--operator-address", operator, "--network", "hoodi", "--api-endpoint", &format!("http://{api}")])
-        .args(["--initial-retry-delay-seconds", "1", "--namespace", namespace])
+        .args(["--namespace", namespace])
         .arg(format!("--status-configmap={release}-status"));
     super::process::spawn("dv-sidecar", sidecar, &work.join("sidecar.log"))
 }

@@ -138,14 +138,9 @@ impl Formation {
 
     pub fn start_sidecar(&self, i: usize) -> Spawned {
         let node = &self.nodes[i];
-        let mut command = Command::new(env!("CARGO_BIN_EXE_dv-sidecar"));
+        let mut command = sidecar_dkg(&node.data_dir, &node.key_file, &node.operator, self.api_address);
         command
-            .arg("dkg")
-            .args(["--data-dir", node.data_dir.to_str().unwrap()])
-            .args(["--enr-key-file", node.key_file.to_str().unwrap()])
-            .args(["--operator-address", &node.operator, "--network", "hoodi"])
-            .args(["--api-endpoint", &format!("http://{}", self.api_address)])
-            .args(["--initial-retry-delay-seconds", "1", "--max-retry-delay-seconds", "4"])
+            .args(["--max-retry-delay-seconds", "4"])
             .args(["--p2p-relays", &self.relay_url])
             .arg(format!("--p2p-tcp-address=127.0.0.1:{}", node.p2p_port))
             .args(["--dkg-timeout-seconds", "30"])
@@ -192,6 +187,21 @@ impl Formation {
         assert!(lock_hashes.windows(2).all(|w| w[0] == w[1]), "lock hashes differ: {lock_hashes:?}");
         lock_hashes.remove(0)
     }
+}
+
+/// `dv-sidecar dkg` for one node on Hoodi, following the Obol API at `api`
+/// as `operator` and polling every second at first.
+pub fn sidecar_dkg(data_dir: &Path, key_file: &Path, operator: &str, api: SocketAddr) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dv-sidecar"));
+    command
+        .arg("dkg")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--enr-key-file")
+        .arg(key_file)
+        .args(["--operator-address", operator, "--network", "hoodi", "--api-endpoint", &format!("http://{api}")])
+        .args(["--initial-retry-delay-seconds", "1"]);
+    command
 }
 
 pub fn tail(path: &Path) -> String {

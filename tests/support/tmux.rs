@@ -59,6 +59,21 @@ impl Tmux {
         }
     }
 
+    /// On the wizard's Configure screen, with the operator address typed:
+    /// picks hoodi, a beacon node and the Obol API at `api`, then installs.
+    pub fn install_on_hoodi_with_api(&self, api: &str) {
+        self.keys(&["Down"]);
+        self.keys(&["Right"; 5]);
+        self.wait_for(&["hoodi"], Duration::from_secs(5));
+        self.keys(&["Down"]);
+        self.type_text("http://beacon:5052");
+        self.keys(&["Down", "Down", "Down"]);
+        self.keys(&["BSpace"; 30]);
+        self.type_text(api);
+        self.wait_for(&[api], Duration::from_secs(5));
+        self.keys(&["Enter"]);
+    }
+
     /// The wizard's pid: the only child of the pane's shell.
     pub fn program_pid(&self) -> u32 {
         let shell = self.run(&["list-panes", "-t", "dv", "-F", "#{pane_pid}"]).trim().to_string();

@@ -167,6 +167,15 @@ async fn wait_for_new_pod(node: &Node, namespace: &str, old_uid: &str, timeout: 
     panic!("{namespace}: the upgrade never replaced pod {POD} (uid {old_uid})");
 }
 
+/// What `kubectl dv status --json` shows a user of the release.
+fn plugin_view(node: &Node, namespace: &str) -> Value {
+    let out = node.kubectl_dv(&["status", "-n", namespace, "--release", RELEASE, "--json"]);
+    assert!(out.status.success(), "kubectl dv status: {}", String::from_utf8_lossy(&out.stderr));
+    let view: Value = serde_json::from_slice(&out.stdout).unwrap();
+    support::schema::assert_matches("release-status.v1", &view);
+    view
+}
+
 fn parse_time(text: &str) -> std::time::SystemTime {
     humantime::parse_rfc3339(text).unwrap()
 }
@@ -213,10 +222,9 @@ async fn a_release_forms_in_its_pod_phase_by_phase_and_a_lone_dkg_times_out_as_d
     assert_eq!(first.operator, operator);
     let later = node.wait_for_status(namespace, RELEASE, Duration::from_secs(15), |s| s.polls > first.polls).await;
     assert!(later.last_poll_at > first.last_poll_at && later.next_poll_at.is_some(), "{later:#?}");
-    let view = node.kubectl_dv(&["status", "-n", namespace, "--release", RELEASE, "--json"]);
-    assert!(view.status.success(), "{}", String::from_utf8_lossy(&view.stderr));
-    let view: Value = serde_json::from_slice(&view.stdout).unwrap();
+    let view = plugin_view(node, namespace);
     assert_eq!(view["status"]["phase"], "waiting_for_invite");
+    assert_eq!(view["pod"]["name"], POD, "{view}");
     assert!(view["status"]["polls"].as_u64().unwrap() >= later.polls, "{view}");
     println!(
         "figures: helm install {:.1} s, ENR shown {:.1} s, first poll from the pod {:.1} s after helm install started",
@@ -228,14 +236,21 @@ async fn a_release_forms_in_its_pod_phase_by_phase_and_a_lone_dkg_times_out_as_d
     let config_hash = create_invite(&simulator, &enr);
     let awaiting = node.wait_for_phase(namespace, RELEASE, Phase::AwaitingOurSignature, Duration::from_secs(60)).await;
     assert_eq!(awaiting.invite.as_ref().unwrap().config_hash, config_hash);
+    assert_eq!(plugin_view(node, namespace)["status"]["phase"], "awaiting_our_signature");
     simulator.sign(&config_hash, 0).unwrap();
     let waiting = node.wait_for_phase(namespace, RELEASE, Phase::WaitingForSignatures, Duration::from_secs(30)).await;
     assert_eq!(waiting.invite.as_ref().map(|i| (i.signed, i.total)), Some((1, 4)));
+    let view = plugin_view(node, namespace);
+    assert_eq!(
+        (&view["status"]["phase"], &view["status"]["invite"]["signed"]),
+        (&json!("waiting_for_signatures"), &json!(1))
+    );
     for other in 1..4 {
         simulator.sign(&config_hash, other).unwrap();
     }
     let running = node.wait_for_phase(namespace, RELEASE, Phase::DkgRunning, Duration::from_secs(30)).await;
     assert!(running.dkg.is_some(), "{running:#?}");
+    assert_eq!(plugin_view(node, namespace)["status"]["phase"], "dkg_running");
 
     // No other operator ever starts: the real charon dkg in the pod times out.
     let failed = node.wait_for_phase(namespace, RELEASE, Phase::DkgFailed, Duration::from_secs(150)).await;
@@ -456,11 +471,12 @@ fn print_memory(namespace: &str, pod: &Pod, peaks: &BTreeMap<String, u64>) {
         let quantity = |m: &Option<BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
             m.as_ref().and_then(|m| m.get("memory")).map_or("-".to_string(), |q| q.0.clone())
         };
-        let peak =
-            peaks.get(&container.name).map_or("not seen".to_string(), |b| format!("{:.1} MiB", *b as f64 / 1048576.0));
+        // A container that never ran here (a VC before formation) has no figure.
+        let Some(bytes) = peaks.get(&container.name) else { continue };
         println!(
-            "figures: {namespace} {} peak memory {peak} (request {}, limit {})",
+            "figures: {namespace} {} peak memory {:.1} MiB (request {}, limit {})",
             container.name,
+            *bytes as f64 / 1048576.0,
             quantity(&resources.requests),
             quantity(&resources.limits)
         );

@@ -735,3 +735,22 @@ fn without_auth_headers_charon_talks_to_the_beacon_nodes_directly() {
     let endpoints = charon["env"].as_array().unwrap().iter().find(|e| e["name"] == "CHARON_BEACON_NODE_ENDPOINTS");
     assert_eq!(endpoints.unwrap()["value"], "http://bn-a:5052");
 }
+
+#[test]
+fn charons_simnet_beacon_mock_is_off_by_default_and_refused_on_mainnet_or_beside_beacon_nodes() {
+    let mock = json!({"name": "CHARON_SIMNET_BEACON_MOCK", "value": "true"});
+    let charon_env = |sets: &[&str]| {
+        let objects = render("helm4", sets);
+        let pod = &find(&objects, "StatefulSet", "my-dv")["spec"]["template"]["spec"];
+        let charon = containers(pod).into_iter().find(|c| c["name"] == "charon").unwrap().clone();
+        charon["env"].as_array().unwrap().clone()
+    };
+    let operator = format!("charon.operatorAddress={OPERATOR}");
+    assert!(!charon_env(&[&operator, "network=hoodi"]).contains(&mock), "never on by default");
+    assert!(charon_env(&[&operator, "network=hoodi", "charon.simnetBeaconMock=true"]).contains(&mock));
+    assert_refused(&[&operator, "charon.simnetBeaconMock=true"], &["charon.simnetBeaconMock", "refused on mainnet"]);
+    assert_refused(
+        &[&operator, "network=hoodi", "charon.simnetBeaconMock=true", "charon.beaconNodeEndpoints={http://bn:5052}"],
+        &["charon.simnetBeaconMock", "not both"],
+    );
+}

@@ -547,14 +547,10 @@ async fn formed_lifecycle(helm_major: &str) {
         "charon.lock.existingConfigMap=node0-lock",
         "charon.lock.keystoresSecret=node0-keys",
         "validatorClient.type=prysm",
+        // No beacon node runs on the bed: Charon's own mock stands in.
+        "charon.simnetBeaconMock=true",
     ];
-    let args = |verb: &str, extra: &[&str]| {
-        let mut args = install_args(verb, support::OPERATOR, api, &[&adopt[..], extra].concat());
-        // Charon's own beacon node mock: no beacon node runs on the bed.
-        args.extend(["--set-string".into(), "charon.extraEnv[0].name=CHARON_SIMNET_BEACON_MOCK".into()]);
-        args.extend(["--set-string".into(), "charon.extraEnv[0].value=true".into()]);
-        args
-    };
+    let args = |verb: &str, extra: &[&str]| install_args(verb, support::OPERATOR, api, &[&adopt[..], extra].concat());
     helm(node, helm_major, namespace, &args("install", &[]));
     let done = node.wait_for_phase(namespace, RELEASE, Phase::Done, Duration::from_secs(120)).await;
     assert_eq!(done.lock_hash.as_deref(), Some(lock_hash.as_str()));

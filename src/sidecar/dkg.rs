@@ -377,21 +377,16 @@ async fn poll_once(
             }
         }
     }
-    match ready.len() {
-        0 => {}
-        // No poll is due while the DKG runs.
-        1 => {
-            reporter.update(|s| answered(s, None));
-            return Ok((ready.pop(), Duration::ZERO));
-        }
-        _ => {
-            reporter.update(|s| answered(s, None));
-            bail!(
-                "{} fully signed definitions name this operator ({}); set charon.dkgSidecar.targetConfigHash to the one to join",
-                ready.len(),
-                ready.iter().map(Definition::config_hash_hex).collect::<Vec<_>>().join(", ")
-            )
-        }
+    if !ready.is_empty() {
+        // No poll is due while the DKG runs (or after the error below).
+        reporter.update(|s| answered(s, None));
+        ensure!(
+            ready.len() == 1,
+            "{} fully signed definitions name this operator ({}); set charon.dkgSidecar.targetConfigHash to the one to join",
+            ready.len(),
+            ready.iter().map(Definition::config_hash_hex).collect::<Vec<_>>().join(", ")
+        );
+        return Ok((ready.pop(), Duration::ZERO));
     }
     if let Some((definition, phase, signed, missing)) = pending {
         // Signatures are arriving: poll at the initial interval so the DKG

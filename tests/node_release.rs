@@ -53,10 +53,21 @@ fn our_operator() -> String {
 }
 
 /// The Obol API simulator, served on the node bridge so pods reach it.
-async fn launchpad() -> (Simulator, SocketAddr) {
+/// It runs on a thread and runtime of its own, as a remote service would:
+/// the test's blocking helm and kubectl calls must never stall its answers
+/// (a stalled poll timed out in the pod once, on two loaded cores).
+fn launchpad() -> (Simulator, SocketAddr) {
     let simulator = Simulator::new(&SimulatorConfig::default()).unwrap();
-    let address = simulator.clone().spawn(bridge_address()).await.unwrap();
-    (simulator, address)
+    let (bound, address) = std::sync::mpsc::channel();
+    let serving = simulator.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            bound.send(serving.spawn(bridge_address()).await.unwrap()).unwrap();
+            std::future::pending::<()>().await
+        })
+    });
+    (simulator, address.recv().unwrap())
 }
 
 /// What a user sets: the operator address, the API and the network; `extra`
@@ -111,13 +122,17 @@ struct PodCounter {
 }
 
 impl PodCounter {
-    async fn start(node: &'static Node, namespace: &str) -> PodCounter {
+    async fn start(node: &Node, namespace: &str) -> PodCounter {
         let most = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (namespace, seen, stopped) = (namespace.to_string(), most.clone(), stop.clone());
+        let (seen, stopped) = (most.clone(), stop.clone());
+        let pods: Api<Pod> = Api::namespaced(node.client().await, namespace);
+        // Terminating pods included: a node's pod counts until it is gone.
+        let ours = ListParams::default()
+            .labels(&format!("app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=node"));
         tokio::spawn(async move {
             while !stopped.load(Ordering::Relaxed) {
-                let pods = node.release_pods(&namespace, RELEASE).await;
+                let pods = pods.list(&ours).await.map(|l| l.items).unwrap_or_default();
                 seen.fetch_max(pods.len(), Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -186,7 +201,7 @@ async fn a_release_forms_in_its_pod_phase_by_phase_and_a_lone_dkg_times_out_as_d
     let namespace = "pods-formation";
     node.create_restricted_namespace(namespace).await;
     let memory = MemoryPeaks::start(node, namespace);
-    let (simulator, api) = launchpad().await;
+    let (simulator, api) = launchpad();
     let operator = our_operator();
 
     let work = tempfile::tempdir().unwrap();
@@ -275,7 +290,7 @@ async fn the_release_service_accounts_may_do_exactly_their_jobs() {
     let node = node();
     let namespace = "pods-rbac";
     node.create_restricted_namespace(namespace).await;
-    let (_simulator, api) = launchpad().await;
+    let (_simulator, api) = launchpad();
     helm(node, "helm4", namespace, &install_args("install", &our_operator(), api, &[]));
     node.wait_for_phase(namespace, RELEASE, Phase::WaitingForInvite, Duration::from_secs(120)).await;
 
@@ -382,7 +397,7 @@ async fn lifecycle_in_every_phase(helm_major: &str) {
     let node = node();
     let namespace = &format!("pods-life-{helm_major}");
     node.create_restricted_namespace(namespace).await;
-    let (simulator, api) = launchpad().await;
+    let (simulator, api) = launchpad();
     let counter = PodCounter::start(node, namespace).await;
     let operator = our_operator();
 
@@ -491,7 +506,7 @@ async fn formed_lifecycle(helm_major: &str) {
     let node = node();
     let namespace = &format!("pods-formed-{helm_major}");
     node.create_restricted_namespace(namespace).await;
-    let (_simulator, api) = launchpad().await;
+    let (_simulator, api) = launchpad();
     let work = tempfile::tempdir().unwrap();
     let created = support::charon::create_cluster(work.path(), 1, &[]);
     let ours = created.join("node0");
@@ -572,16 +587,20 @@ async fn formed_lifecycle(helm_major: &str) {
     let said = String::from_utf8_lossy(&tested.stdout).into_owned() + &String::from_utf8_lossy(&tested.stderr);
     assert!(!tested.status.success() && said.contains("Charon is not ready"), "helm test: {said}");
 
-    for step in ["upgrade", "rollback", "reinstall"] {
+    let upgrade = || {
+        helm(node, helm_major, namespace, &args("upgrade", &["charon.nickname=formed"]));
+    };
+    let rollback = || {
+        node.helm(helm_major, namespace, &["rollback", RELEASE, "1"]);
+    };
+    let reinstall = || {
+        node.helm(helm_major, namespace, &["uninstall", RELEASE]);
+        helm(node, helm_major, namespace, &args("install", &[]));
+    };
+    let steps: [(&str, &dyn Fn()); 3] = [("upgrade", &upgrade), ("rollback", &rollback), ("reinstall", &reinstall)];
+    for (step, run) in steps {
         let old = pod(node, namespace).await.unwrap().metadata.uid.unwrap();
-        match step {
-            "upgrade" => drop(helm(node, helm_major, namespace, &args("upgrade", &["charon.nickname=formed"]))),
-            "rollback" => drop(node.helm(helm_major, namespace, &["rollback", RELEASE, "1"])),
-            _ => {
-                node.helm(helm_major, namespace, &["uninstall", RELEASE]);
-                helm(node, helm_major, namespace, &args("install", &[]));
-            }
-        }
+        run();
         wait_for_new_pod(node, namespace, &old, Duration::from_secs(120)).await;
         let again = wait_until_running(node, namespace, &["charon", "validator-client"]).await;
         let status = node.wait_for_phase(namespace, RELEASE, Phase::Done, Duration::from_secs(60)).await;
@@ -607,7 +626,7 @@ async fn the_wizard_installs_on_the_node_and_follows_the_real_pod_phase_by_phase
     let node = node();
     let namespace = "pods-wizard";
     node.create_restricted_namespace(namespace).await;
-    let (simulator, api) = launchpad().await;
+    let (simulator, api) = launchpad();
     let operator = our_operator();
     let work = tempfile::tempdir().unwrap();
     let command = format!(

@@ -167,13 +167,6 @@ impl Node {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
     }
 
-    /// The pods of a release that exist now (terminating ones included).
-    pub async fn release_pods(&self, namespace: &str, release: &str) -> Vec<Pod> {
-        let pods: Api<Pod> = Api::namespaced(self.client().await, namespace);
-        let selector = format!("app.kubernetes.io/instance={release},app.kubernetes.io/component=node");
-        pods.list(&kube::api::ListParams::default().labels(&selector)).await.unwrap().items
-    }
-
     /// Packets the egress guard dropped (anything from the pod subnet
     /// towards the uplink): must stay 0.
     pub fn guard_drops(&self) -> u64 {

@@ -8,7 +8,10 @@ use reqwest::{StatusCode, header};
 use serde_json::Value;
 use url::Url;
 
-use super::retry::RetryPolicy;
+use super::{
+    launchpad::{Acceptance, SignedProposal},
+    retry::RetryPolicy,
+};
 use crate::definition::{Definition, DefinitionError, invite::OperatorAddress};
 
 /// Client settings; the chart's `charon.dkgSidecar.*` values map onto them.
@@ -319,7 +322,43 @@ impl ObolApi {
         }
     }
 
+    /// `POST /v1/definition`: the creator proposes a cluster (see
+    /// `launchpad`). Returns the definition as the API stored it. Writes are
+    /// sent once: a retry of a write that did land would be refused as a
+    /// duplicate, so the caller decides.
+    pub async fn propose_cluster(&self, proposal: &SignedProposal) -> Result<Value, ApiError> {
+        let url = self.url("v1/definition");
+        let request = self.http.post(url.clone()).bearer_auth(&proposal.creator_signature).json(&proposal.definition);
+        self.write_once(request, url).await
+    }
+
+    /// `PUT /v1/definition/{config_hash}`: an operator accepts with their
+    /// node's ENR. Returns the updated definition.
+    pub async fn accept_invite(&self, config_hash: &str, acceptance: &Acceptance) -> Result<Value, ApiError> {
+        let url = self.url(&format!("v1/definition/{config_hash}"));
+        let request = self.http.put(url.clone()).bearer_auth(&acceptance.config_signature).json(&acceptance.body);
+        self.write_once(request, url).await
+    }
+
+    async fn write_once(&self, request: reqwest::RequestBuilder, url: Url) -> Result<Value, ApiError> {
+        match self.send_once(request, url.clone(), false).await? {
+            Some(value) => Ok(value),
+            None => Err(ApiError::Invalid { url: url.to_string(), reason: "the answer has no body".into() }),
+        }
+    }
+
     async fn get_once(&self, url: Url) -> Result<Option<Value>, ApiError> {
+        self.send_once(self.http.get(url.clone()), url, true).await
+    }
+
+    /// Sends `request` and reads its JSON answer; `None` for a 404 when
+    /// `not_found_is_none` (a read of something that does not exist yet).
+    async fn send_once(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: Url,
+        not_found_is_none: bool,
+    ) -> Result<Option<Value>, ApiError> {
         let transient = |kind: ErrorKind, reason: String, retry_after: Option<Duration>| ApiError::Transient {
             url: url.to_string(),
             kind,
@@ -330,13 +369,7 @@ impl ObolApi {
             let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Connect };
             transient(kind, format!("request failed: {}", crate::http_error::with_causes(e)), None)
         };
-        let mut response = self
-            .http
-            .get(url.clone())
-            .header(header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(request_error)?;
+        let mut response = request.header(header::ACCEPT, "application/json").send().await.map_err(request_error)?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -361,7 +394,7 @@ impl ObolApi {
         let excerpt = || String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
 
         match status {
-            StatusCode::NOT_FOUND => return Ok(None),
+            StatusCode::NOT_FOUND if not_found_is_none => return Ok(None),
             StatusCode::TOO_MANY_REQUESTS => {
                 return Err(transient(ErrorKind::RateLimited, "rate limited (429)".into(), retry_after));
             }

@@ -6,6 +6,7 @@
 //! `/v1/lock/...`, and Charon's `POST /lock`.
 
 pub mod client;
+pub mod launchpad;
 pub mod retry;
 pub mod simulator;
 

@@ -9,8 +9,6 @@
 //! `PUT /control/faults` replaces the fault rules and `GET /control/state`
 //! reports what happened.
 
-pub mod launchpad;
-
 use std::{
     collections::HashMap,
     net::SocketAddr,
@@ -30,8 +28,8 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::definition::Network;
-use launchpad::{SimulatedCluster, SimulatedOperator};
+use super::launchpad::{self, ClusterProposal, LaunchpadError, Wallet};
+use crate::definition::{Definition, Network, eip712, hex_field};
 
 /// Which endpoint a fault rule applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -156,14 +154,52 @@ pub struct CreatedCluster {
     pub operator_addresses: Vec<String>,
 }
 
+/// A cluster as the API holds it: the document it serves, and the wallets
+/// and ENRs of the operators the simulator plays (none for a cluster a
+/// creator posted, whose operators accept for themselves).
+struct StoredCluster {
+    document: Value,
+    network: Network,
+    players: Vec<Option<Player>>,
+}
+
+struct Player {
+    wallet: Wallet,
+    enr: Option<String>,
+}
+
+impl StoredCluster {
+    fn config_hash(&self) -> &str {
+        self.document["config_hash"].as_str().unwrap_or_default()
+    }
+
+    fn operators(&self) -> &[Value] {
+        self.document["operators"].as_array().map(Vec::as_slice).unwrap_or_default()
+    }
+
+    fn names(&self, address: &str) -> bool {
+        self.operators().iter().any(|op| op["address"].as_str().is_some_and(|a| a.eq_ignore_ascii_case(address)))
+    }
+
+    fn signed_count(&self) -> usize {
+        self.operators().iter().filter(|op| op["enr"].as_str().is_some_and(|e| !e.is_empty())).count()
+    }
+}
+
 #[derive(Default)]
 struct Inner {
-    clusters: Vec<(SimulatedCluster, Value)>,
+    clusters: Vec<StoredCluster>,
     faults: Vec<FaultRule>,
     locks: Vec<Value>,
     requests: HashMap<String, u64>,
     shifting_total: u64,
     one_based_pages: bool,
+}
+
+impl Inner {
+    fn cluster(&mut self, config_hash: &str) -> Option<&mut StoredCluster> {
+        self.clusters.iter_mut().find(|c| c.config_hash().eq_ignore_ascii_case(config_hash))
+    }
 }
 
 /// The simulator's shared state.
@@ -183,10 +219,12 @@ pub enum SimulatorError {
     OperatorKey(usize),
     #[error("no cluster has config hash {0}")]
     UnknownCluster(String),
-    #[error("operator {0} has no ENR to sign with")]
+    #[error("operator {0} has no ENR to sign with, or is not played by the simulator")]
     NoEnr(usize),
-    #[error("the operating system's random number generator failed")]
-    Random,
+    #[error("{0}")]
+    Launchpad(#[from] LaunchpadError),
+    #[error("the API refused: {0}")]
+    Refused(String),
 }
 
 impl IntoResponse for SimulatorError {
@@ -195,14 +233,33 @@ impl IntoResponse for SimulatorError {
             SimulatorError::UnknownCluster(_) => StatusCode::NOT_FOUND,
             _ => StatusCode::BAD_REQUEST,
         };
-        (status, Json(json!({"message": self.to_string()}))).into_response()
+        api_error(status, self.to_string())
     }
 }
 
-fn random_bytes<const N: usize>() -> Result<[u8; N], SimulatorError> {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(|_| SimulatorError::Random)?;
-    Ok(bytes)
+/// An error as the real API (NestJS) shapes it, with a JSON content type.
+fn api_error(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = json!({
+        "statusCode": status.as_u16(),
+        "message": message.into(),
+        "error": status.canonical_reason().unwrap_or("Error"),
+    });
+    (status, Json(body)).into_response()
+}
+
+/// A refused write: its status and message.
+struct Refusal(StatusCode, String);
+
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Refusal {
+        Refusal(status, message.into())
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        api_error(self.0, self.1)
+    }
 }
 
 impl Simulator {
@@ -219,7 +276,8 @@ impl Simulator {
         Ok(simulator)
     }
 
-    /// Creates a cluster and schedules its operators' signatures.
+    /// Creates a cluster as its first operator would on the Launchpad, and
+    /// schedules the operators' acceptances.
     pub fn create(&self, plan: ClusterPlan) -> Result<CreatedCluster, SimulatorError> {
         let n = plan.operators.len();
         if n < 3 {
@@ -229,76 +287,162 @@ impl Simulator {
         if threshold < 2 || threshold > n as u64 {
             return Err(SimulatorError::Threshold { threshold, operators: n });
         }
-        let mut operators = Vec::new();
+        let mut players = Vec::new();
         for (i, op) in plan.operators.iter().enumerate() {
-            let eth_key = match &op.eth_private_key {
-                Some(text) => hex::decode(text.trim_start_matches("0x"))
-                    .ok()
-                    .and_then(|b| k256::ecdsa::SigningKey::from_slice(&b).ok())
-                    .ok_or(SimulatorError::OperatorKey(i))?,
-                None => loop {
-                    if let Ok(key) = k256::ecdsa::SigningKey::from_slice(&random_bytes::<32>()?) {
-                        break key;
-                    }
-                },
+            let wallet = match &op.eth_private_key {
+                Some(text) => Wallet::from_hex(text).map_err(|_| SimulatorError::OperatorKey(i))?,
+                None => Wallet::generate()?,
             };
-            operators.push(SimulatedOperator {
-                eth_key,
-                enr: op.enr.clone(),
-                signed: op.sign == SignAt::Now && op.enr.is_some(),
-            });
+            players.push(Player { wallet, enr: op.enr.clone() });
         }
-        let uuid = hex::encode_upper(random_bytes::<16>()?);
-        let address = |key: &SimulatedOperator| key.address();
-        let cluster = SimulatedCluster {
+        let addresses: Vec<String> = players.iter().map(|p| p.wallet.address()).collect();
+        let proposal = ClusterProposal {
             name: plan.name.clone(),
-            uuid: format!("{}-{}-{}-{}-{}", &uuid[..8], &uuid[8..12], &uuid[12..16], &uuid[16..20], &uuid[20..]),
-            timestamp: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             network: plan.network,
             num_validators: plan.num_validators,
-            threshold,
-            fee_recipient: address(&operators[0]),
-            withdrawal_address: address(&operators[0]),
-            operators,
-        };
-        let document = cluster.document();
-        let created = CreatedCluster {
-            config_hash: cluster.config_hash(),
-            operator_addresses: cluster.operators.iter().map(SimulatedOperator::address).collect(),
-        };
-        self.inner.lock().expect("simulator lock").clusters.push((cluster, document));
+            threshold: Some(threshold),
+            operators: addresses.clone(),
+            withdrawal_address: addresses[0].clone(),
+            fee_recipient_address: addresses[0].clone(),
+        }
+        .sign(&players[0].wallet)?;
+        let created = CreatedCluster { config_hash: proposal.config_hash.clone(), operator_addresses: addresses };
+        self.inner.lock().expect("simulator lock").clusters.push(StoredCluster {
+            document: proposal.definition,
+            network: plan.network,
+            players: players.into_iter().map(Some).collect(),
+        });
 
         for (index, op) in plan.operators.iter().enumerate() {
-            if let SignAt::AfterSeconds(seconds) = op.sign {
-                let simulator = self.clone();
-                let config_hash = created.config_hash.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-                    if let Err(error) = simulator.sign(&config_hash, index) {
-                        tracing::warn!(%error, "scheduled signature failed");
-                    }
-                });
+            match op.sign {
+                SignAt::Now if op.enr.is_some() => self.sign(&created.config_hash, index)?,
+                SignAt::AfterSeconds(seconds) => {
+                    let simulator = self.clone();
+                    let config_hash = created.config_hash.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+                        if let Err(error) = simulator.sign(&config_hash, index) {
+                            tracing::warn!(%error, "scheduled signature failed");
+                        }
+                    });
+                }
+                _ => {}
             }
         }
         Ok(created)
     }
 
-    /// Operator `index` accepts the cluster with their ENR.
+    /// Operator `index`, played by the simulator, accepts with their ENR
+    /// through the same checks as an operator's `PUT`.
     pub fn sign(&self, config_hash: &str, index: usize) -> Result<(), SimulatorError> {
-        let mut inner = self.inner.lock().expect("simulator lock");
-        let (cluster, document) = inner
-            .clusters
-            .iter_mut()
-            .find(|(_, doc)| doc["config_hash"].as_str().is_some_and(|h| h.eq_ignore_ascii_case(config_hash)))
-            .ok_or_else(|| SimulatorError::UnknownCluster(config_hash.into()))?;
-        let operator = cluster.operators.get_mut(index).ok_or(SimulatorError::NoEnr(index))?;
-        if operator.enr.is_none() {
-            return Err(SimulatorError::NoEnr(index));
-        }
-        operator.signed = true;
-        *document = cluster.document();
+        let acceptance = {
+            let mut inner = self.inner.lock().expect("simulator lock");
+            let cluster =
+                inner.cluster(config_hash).ok_or_else(|| SimulatorError::UnknownCluster(config_hash.into()))?;
+            let Some(Some(Player { wallet, enr: Some(enr) })) = cluster.players.get(index) else {
+                return Err(SimulatorError::NoEnr(index));
+            };
+            let definition =
+                Definition::from_value(cluster.document.clone()).map_err(|e| SimulatorError::Refused(e.to_string()))?;
+            launchpad::accept(&definition, cluster.network, enr, wallet)
+        };
+        self.accept(config_hash, &acceptance.config_signature, &acceptance.body)
+            .map_err(|Refusal(_, message)| SimulatorError::Refused(message))?;
         tracing::info!(config_hash, operator = index, "simulated operator signed");
         Ok(())
+    }
+
+    /// `POST /v1/definition`'s checks: a well-formed definition whose
+    /// config hash is what it claims, signed by its creator, not yet known.
+    fn propose(&self, bearer: &str, document: Value) -> Result<Value, Refusal> {
+        let bad = |message: String| Refusal::new(StatusCode::BAD_REQUEST, message);
+        let definition =
+            Definition::from_value(document.clone()).map_err(|e| bad(format!("invalid definition: {e}")))?;
+        if definition.operators.len() < 3 {
+            return Err(bad("operators must contain at least 3 elements".into()));
+        }
+        let network = Network::from_fork_version(&definition.fork_version)
+            .ok_or_else(|| bad("fork_version is not a supported network".into()))?;
+        let computed = crate::definition::ssz::config_hash(&definition).map_err(|e| bad(e.to_string()))?;
+        if computed.as_slice() != definition.config_hash.as_slice() {
+            return Err(bad(format!(
+                "config_hash does not match the definition (computed 0x{})",
+                hex::encode(computed)
+            )));
+        }
+        let signature = hex_field(bearer)
+            .ok_or_else(|| Refusal::new(StatusCode::UNAUTHORIZED, "Authorization header is missing or incorrect"))?;
+        let creator = eip712::recover_signer(eip712::creator_config_digest(&definition, network), &signature).ok();
+        if creator.is_none_or(|address| !address.to_checksum(None).eq_ignore_ascii_case(&definition.creator.address)) {
+            return Err(Refusal::new(StatusCode::UNAUTHORIZED, "the signature is not the creator's"));
+        }
+        let mut inner = self.inner.lock().expect("simulator lock");
+        if inner.cluster(&definition.config_hash_hex()).is_some() {
+            return Err(Refusal::new(StatusCode::CONFLICT, "a definition with this config_hash already exists"));
+        }
+        let mut document = document;
+        document["creator"]["config_signature"] = json!(bearer);
+        let document = launchpad::with_definition_hash(document).map_err(|e| bad(e.to_string()))?;
+        inner.clusters.push(StoredCluster {
+            document: document.clone(),
+            network,
+            players: definition.operators.iter().map(|_| None).collect(),
+        });
+        Ok(document)
+    }
+
+    /// `PUT /v1/definition/{config_hash}`'s checks, then the operator's
+    /// ENR and signatures written into the definition.
+    fn accept(&self, config_hash: &str, bearer: &str, body: &Value) -> Result<Value, Refusal> {
+        let bad = |message: &str| Refusal::new(StatusCode::BAD_REQUEST, message);
+        let unauthorized = |message: &str| Refusal::new(StatusCode::UNAUTHORIZED, message);
+        let field = |name: &str| body[name].as_str().unwrap_or_default().to_string();
+        let (address, enr) = (field("address"), field("enr"));
+        let mut inner = self.inner.lock().expect("simulator lock");
+        let cluster =
+            inner.cluster(config_hash).ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "Data not found"))?;
+        let Some(index) = cluster
+            .operators()
+            .iter()
+            .position(|op| op["address"].as_str().is_some_and(|a| a.eq_ignore_ascii_case(&address)))
+        else {
+            return Err(unauthorized("this address is not an operator of the cluster"));
+        };
+        if cluster.operators()[index]["enr"].as_str().is_some_and(|e| !e.is_empty()) {
+            return Err(Refusal::new(StatusCode::CONFLICT, "this operator already accepted"));
+        }
+        if enr.parse::<crate::enr::EnrRecord>().is_err() {
+            return Err(bad("enr is not a valid ENR"));
+        }
+        if cluster.operators().iter().any(|op| op["enr"].as_str() == Some(enr.as_str())) {
+            return Err(Refusal::new(StatusCode::CONFLICT, "another operator of the cluster already uses this ENR"));
+        }
+        let fork_version = cluster.document["fork_version"].as_str().unwrap_or_default();
+        if !field("fork_version").eq_ignore_ascii_case(fork_version) {
+            return Err(bad("fork_version does not match the cluster's"));
+        }
+        let (Some(config_signature), Some(enr_signature)) = (hex_field(bearer), hex_field(&field("enr_signature")))
+        else {
+            return Err(unauthorized("Authorization header is missing or incorrect"));
+        };
+        let definition = Definition::from_value(cluster.document.clone())
+            .map_err(|_| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "stored definition unreadable"))?;
+        let signer = |digest, signature: &[u8]| {
+            eip712::recover_signer(digest, signature).ok().map(|a| a.to_checksum(None).to_lowercase())
+        };
+        let expected = Some(address.to_lowercase());
+        if signer(eip712::operator_config_digest(&definition, cluster.network), &config_signature) != expected
+            || signer(eip712::enr_digest(&enr, cluster.network), &enr_signature) != expected
+        {
+            return Err(unauthorized("the signatures are not this operator's"));
+        }
+        let mut document = cluster.document.clone();
+        document["operators"][index]["enr"] = json!(enr);
+        document["operators"][index]["config_signature"] = json!(bearer);
+        document["operators"][index]["enr_signature"] = json!(field("enr_signature"));
+        cluster.document = launchpad::with_definition_hash(document)
+            .map_err(|_| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "definition hash"))?;
+        Ok(cluster.document.clone())
     }
 
     pub fn set_faults(&self, faults: Vec<FaultRule>) {
@@ -308,6 +452,8 @@ impl Simulator {
     /// The router serving the API and the control endpoints.
     pub fn router(&self) -> Router {
         Router::new()
+            .route("/v1/_health", get(health))
+            .route("/v1/definition", post(propose_definition))
             .route("/v1/definition/operator/{address}", get(operator_definitions))
             .route("/v1/definition/{config_hash}", get(definition_by_hash).put(accept_invite))
             .route("/v1/lock/configHash/{config_hash}", get(lock_by_config_hash))
@@ -318,6 +464,7 @@ impl Simulator {
             .route("/control/clusters/{config_hash}/sign", post(control_sign))
             .route("/control/faults", put(control_faults))
             .route("/control/state", get(control_state))
+            .fallback(|| async { api_error(StatusCode::NOT_FOUND, "Cannot find this route") })
             .with_state(self.clone())
     }
 
@@ -362,10 +509,13 @@ async fn respond(fault: Option<Fault>, body: Value) -> Response {
     };
     let text = serde_json::to_vec(&body).expect("JSON values serialise");
     match fault {
-        Some(Fault::ServerError) => (StatusCode::INTERNAL_SERVER_ERROR, "simulated server error").into_response(),
+        Some(Fault::ServerError) => api_error(StatusCode::INTERNAL_SERVER_ERROR, "simulated server error"),
         Some(Fault::TooManyRequests { retry_after_seconds }) => {
-            (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry_after_seconds.to_string())], "slow down")
-                .into_response()
+            let mut response = api_error(StatusCode::TOO_MANY_REQUESTS, "ThrottlerException: Too Many Requests");
+            if let Ok(value) = HeaderValue::from_str(&retry_after_seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
         }
         Some(Fault::Hang { seconds }) => {
             tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
@@ -401,7 +551,7 @@ async fn operator_definitions(
 ) -> Response {
     let fault = sim.next_fault(Endpoint::OperatorDefinitions);
     let (Some(page), Some(limit)) = (query.page, query.limit) else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"message": "page and limit are required"}))).into_response();
+        return api_error(StatusCode::BAD_REQUEST, "page and limit are required");
     };
     let limit = limit.clamp(1, 100);
     let (mut items, one_based, shift) = {
@@ -410,14 +560,13 @@ async fn operator_definitions(
         let items: Vec<Value> = inner
             .clusters
             .iter()
-            .filter(|(cluster, _)| cluster.operators.iter().any(|op| op.address().eq_ignore_ascii_case(&address)))
-            .map(|(_, doc)| tamper(&fault, doc.clone()))
+            .filter(|cluster| cluster.names(&address))
+            .map(|cluster| tamper(&fault, cluster.document.clone()))
             .collect();
         (items, inner.one_based_pages, inner.shifting_total)
     };
     if items.is_empty() && fault.is_none() {
-        return (StatusCode::NOT_FOUND, Json(json!({"message": "no cluster definitions for this operator"})))
-            .into_response();
+        return api_error(StatusCode::NOT_FOUND, "no cluster definitions for this operator");
     }
     if fault == Some(Fault::UnknownVersion) {
         let mut future = items.first().cloned().unwrap_or_else(|| json!({}));
@@ -427,7 +576,7 @@ async fn operator_definitions(
     }
     let first = u64::from(one_based);
     if page < first {
-        return (StatusCode::BAD_REQUEST, Json(json!({"message": "page starts at 1"}))).into_response();
+        return api_error(StatusCode::BAD_REQUEST, "page starts at 1");
     }
     let index = (page - first) as usize;
     let start = index * limit as usize;
@@ -447,30 +596,40 @@ async fn operator_definitions(
 
 async fn definition_by_hash(State(sim): State<Simulator>, Path(config_hash): Path<String>) -> Response {
     let fault = sim.next_fault(Endpoint::Definition);
-    let found = {
-        let inner = sim.inner.lock().expect("simulator lock");
-        inner
-            .clusters
-            .iter()
-            .map(|(_, doc)| doc)
-            .find(|doc| doc["config_hash"].as_str().is_some_and(|h| h.eq_ignore_ascii_case(&config_hash)))
-            .cloned()
-    };
+    let found = sim.inner.lock().expect("simulator lock").cluster(&config_hash).map(|c| c.document.clone());
     match found {
         Some(doc) => {
             let doc = tamper(&fault, doc);
             respond(fault, doc).await
         }
-        None => (StatusCode::NOT_FOUND, Json(json!({"message": "definition not found"}))).into_response(),
+        None => api_error(StatusCode::NOT_FOUND, "definition not found"),
     }
 }
 
-/// The body obol-sdk sends when an operator accepts an invite.
-#[derive(Deserialize)]
-struct Acceptance {
-    enr: String,
-    address: String,
-    enr_signature: String,
+fn bearer(headers: &axum::http::HeaderMap) -> &str {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+}
+
+async fn health() -> Json<Value> {
+    let up = json!({"database": {"status": "up"}});
+    Json(json!({"status": "ok", "info": up, "error": {}, "details": up}))
+}
+
+/// `POST /v1/definition`: the creator proposes a cluster, authorised by
+/// their signature over the config hash.
+async fn propose_definition(
+    State(sim): State<Simulator>,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    match sim.propose(bearer(&headers), body) {
+        Ok(document) => (StatusCode::CREATED, Json(document)).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
 }
 
 /// `PUT /v1/definition/{config_hash}`: an operator accepts with their ENR,
@@ -479,51 +638,12 @@ async fn accept_invite(
     State(sim): State<Simulator>,
     Path(config_hash): Path<String>,
     headers: axum::http::HeaderMap,
-    Json(body): Json<Acceptance>,
+    Json(body): Json<Value>,
 ) -> Response {
-    use crate::definition::{Definition, eip712, hex_field};
-    let unauthorized = |message: &str| (StatusCode::UNAUTHORIZED, Json(json!({"message": message}))).into_response();
-    let mut inner = sim.inner.lock().expect("simulator lock");
-    let Some((cluster, document)) = inner
-        .clusters
-        .iter_mut()
-        .find(|(_, doc)| doc["config_hash"].as_str().is_some_and(|h| h.eq_ignore_ascii_case(&config_hash)))
-    else {
-        return (StatusCode::NOT_FOUND, Json(json!({"message": "definition not found"}))).into_response();
-    };
-    let Some(index) = cluster.operators.iter().position(|op| op.address().eq_ignore_ascii_case(&body.address)) else {
-        return unauthorized("this address is not an operator of the cluster");
-    };
-    if cluster.operators[index].signed {
-        return (StatusCode::CONFLICT, Json(json!({"message": "this operator already accepted"}))).into_response();
+    match sim.accept(&config_hash, bearer(&headers), &body) {
+        Ok(document) => (StatusCode::OK, Json(document)).into_response(),
+        Err(refusal) => refusal.into_response(),
     }
-    if body.enr.parse::<crate::enr::EnrRecord>().is_err() {
-        return (StatusCode::BAD_REQUEST, Json(json!({"message": "enr is not a valid ENR"}))).into_response();
-    }
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(hex_field);
-    let (Some(config_signature), Some(enr_signature)) = (bearer, hex_field(&body.enr_signature)) else {
-        return unauthorized("missing or malformed signatures");
-    };
-    let Ok(definition) = Definition::from_value(document.clone()) else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "stored definition unreadable").into_response();
-    };
-    let operator = cluster.operators[index].eth_key.verifying_key();
-    let expected = Some(eip712::address_of(operator));
-    let config_digest = eip712::operator_config_digest(&definition, cluster.network);
-    let enr_digest = eip712::enr_digest(&body.enr, cluster.network);
-    if eip712::recover_signer(config_digest, &config_signature).ok() != expected
-        || eip712::recover_signer(enr_digest, &enr_signature).ok() != expected
-    {
-        return unauthorized("the signatures are not this operator's");
-    }
-    cluster.operators[index].enr = Some(body.enr);
-    cluster.operators[index].signed = true;
-    *document = cluster.document();
-    (StatusCode::OK, Json(document.clone())).into_response()
 }
 
 fn find_lock(sim: &Simulator, matches: impl Fn(&Value) -> bool) -> Option<Value> {
@@ -534,7 +654,7 @@ async fn lock_by_hash(State(sim): State<Simulator>, Path(lock_hash): Path<String
     let fault = sim.next_fault(Endpoint::Lock);
     match find_lock(&sim, |lock| lock["lock_hash"].as_str().is_some_and(|h| h.eq_ignore_ascii_case(&lock_hash))) {
         Some(lock) => respond(fault, lock).await,
-        None => (StatusCode::NOT_FOUND, Json(json!({"message": "lock not found"}))).into_response(),
+        None => api_error(StatusCode::NOT_FOUND, "lock not found"),
     }
 }
 
@@ -545,21 +665,21 @@ async fn lock_by_config_hash(State(sim): State<Simulator>, Path(config_hash): Pa
     };
     match find_lock(&sim, matches) {
         Some(lock) => respond(fault, lock).await,
-        None => (StatusCode::NOT_FOUND, Json(json!({"message": "lock not found"}))).into_response(),
+        None => api_error(StatusCode::NOT_FOUND, "lock not found"),
     }
 }
 
 /// Charon's `--publish` target (it posts to `<host>/lock`, dropping `/v1`).
 async fn publish_lock(State(sim): State<Simulator>, Json(lock): Json<Value>) -> Response {
     let Some(lock_hash) = lock["lock_hash"].as_str().map(str::to_string) else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"message": "lock_hash is missing"}))).into_response();
+        return api_error(StatusCode::BAD_REQUEST, "lock_hash is missing");
     };
     let mut inner = sim.inner.lock().expect("simulator lock");
     if inner.locks.iter().any(|l| l["lock_hash"].as_str() == Some(&lock_hash)) {
-        return (StatusCode::CONFLICT, Json(json!({"message": "lock already published"}))).into_response();
+        return api_error(StatusCode::CONFLICT, "lock already published");
     }
     inner.locks.push(lock);
-    StatusCode::CREATED.into_response()
+    (StatusCode::CREATED, Json(json!({"lock_hash": lock_hash}))).into_response()
 }
 
 async fn control_create(State(sim): State<Simulator>, Json(plan): Json<ClusterPlan>) -> Response {
@@ -595,12 +715,12 @@ async fn control_state(State(sim): State<Simulator>) -> Json<Value> {
     let clusters: Vec<Value> = inner
         .clusters
         .iter()
-        .map(|(cluster, doc)| {
+        .map(|cluster| {
             json!({
-                "config_hash": doc["config_hash"],
+                "config_hash": cluster.config_hash(),
                 "signed": cluster.signed_count(),
-                "operators": cluster.operators.len(),
-                "operator_addresses": cluster.operators.iter().map(SimulatedOperator::address).collect::<Vec<_>>(),
+                "operators": cluster.operators().len(),
+                "operator_addresses": cluster.operators().iter().map(|op| op["address"].clone()).collect::<Vec<_>>(),
             })
         })
         .collect();

@@ -754,3 +754,26 @@ fn charons_simnet_beacon_mock_is_off_by_default_and_refused_on_mainnet_or_beside
         &["charon.simnetBeaconMock", "not both"],
     );
 }
+
+#[test]
+fn with_the_simnet_beacon_mock_the_vc_goes_through_the_gateway_and_prysm_gets_the_mocks_chain_config() {
+    let operator = format!("charon.operatorAddress={OPERATOR}");
+    let objects =
+        render("helm4", &[&operator, "network=hoodi", "charon.simnetBeaconMock=true", "validatorClient.type=prysm"]);
+    let pod = &find(&objects, "StatefulSet", "my-dv")["spec"]["template"]["spec"];
+    let gateway = containers(pod).into_iter().find(|c| c["name"] == "simnet-gateway").expect("a gateway container");
+    assert_eq!(gateway["args"][0], "simnet-gateway");
+    let vc = containers(pod).into_iter().find(|c| c["name"] == "validator-client").unwrap();
+    let args: Vec<&str> = vc["args"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(args.contains(&"--beacon-rest-api-provider=http://127.0.0.1:3601"), "{args:?}");
+    assert!(args.contains(&"--chain-config-file=/simnet/prysm-chain-config.yaml"), "{args:?}");
+    let config = &find(&objects, "ConfigMap", "my-dv-simnet")["data"]["prysm-chain-config.yaml"];
+    assert!(config.as_str().unwrap().contains("SECONDS_PER_SLOT: 1"), "{config}");
+
+    let plain = render("helm4", &[&operator, "network=hoodi", "validatorClient.type=prysm"]);
+    let pod = &find(&plain, "StatefulSet", "my-dv")["spec"]["template"]["spec"];
+    assert!(containers(pod).iter().all(|c| c["name"] != "simnet-gateway"), "no gateway without the mock");
+    assert!(!plain.iter().any(|o| o["metadata"]["name"] == "my-dv-simnet"));
+    let vc = containers(pod).into_iter().find(|c| c["name"] == "validator-client").unwrap();
+    assert!(vc["args"].as_array().unwrap().contains(&json!("--beacon-rest-api-provider=http://127.0.0.1:3600")));
+}

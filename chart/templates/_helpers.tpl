@@ -71,7 +71,9 @@ localhost:3600, per client (flags from each client's DV-mode documentation). */}
 {{- define "dv-pod.vcCommand" -}}
 {{- $vc := .Values.validatorClient -}}
 {{- $net := .Values.network -}}
-{{- $bn := "http://127.0.0.1:3600" -}}
+{{- /* With Charon's simulated beacon node (tests only) the VC goes through
+dv-sidecar's simnet gateway, which fills the mock's gaps (simnet_gateway.rs). */}}
+{{- $bn := .Values.charon.simnetBeaconMock | ternary "http://127.0.0.1:3601" "http://127.0.0.1:3600" -}}
 {{- if eq $vc.type "lighthouse" }}
 {{- /* --init-slashing-protection lets Lighthouse create its database on the
 first start. It can never paper over a lost one: import-keys refuses to run
@@ -131,6 +133,9 @@ args:
   - --suggested-fee-recipient={{ $vc.feeRecipient }}
   - --monitoring-host=0.0.0.0
   - --monitoring-port=8081
+  {{- if .Values.charon.simnetBeaconMock }}
+  - --chain-config-file=/simnet/prysm-chain-config.yaml
+  {{- end }}
   {{- if $vc.graffiti }}
   - {{ printf "--graffiti=%s" $vc.graffiti | quote }}
   {{- end }}

@@ -168,23 +168,33 @@ fn end_to_end(headers: &HeaderMap) -> HeaderMap {
 }
 
 async fn forward(State(forwarder): State<Arc<Forwarder>>, request: Request) -> Response {
+    relay(&forwarder.client, &forwarder.upstream, &forwarder.headers.0, request).await
+}
+
+/// Sends `request` to `upstream` (its path after the upstream's own, which
+/// may carry a provider's key) with `extra` headers set, and streams the
+/// answer back. Shared with `simnet_gateway`.
+pub(crate) async fn relay(
+    client: &reqwest::Client,
+    upstream: &Url,
+    extra: &[(HeaderName, HeaderValue)],
+    request: Request,
+) -> Response {
     let (parts, body) = request.into_parts();
-    let mut url = forwarder.upstream.clone();
-    // The endpoint may carry a path prefix (e.g. a provider's key); Charon's path goes after it.
+    let mut url = upstream.clone();
     let path = format!("{}{}", url.path().trim_end_matches('/'), parts.uri.path());
     url.set_path(&path);
     url.set_query(parts.uri.query());
     let mut headers = end_to_end(&parts.headers);
-    for (name, value) in &forwarder.headers.0 {
+    for (name, value) in extra {
         headers.insert(name.clone(), value.clone());
     }
-    let mut upstream = forwarder.client.request(parts.method, url).headers(headers);
+    let mut outgoing = client.request(parts.method, url).headers(headers);
     // A streamed body is sent chunked; a GET with no body must go out without one.
     if body.size_hint().exact() != Some(0) {
-        upstream = upstream.body(reqwest::Body::wrap_stream(body.into_data_stream()));
+        outgoing = outgoing.body(reqwest::Body::wrap_stream(body.into_data_stream()));
     }
-    let sent = upstream.send().await;
-    match sent {
+    match outgoing.send().await {
         Ok(answer) => {
             let mut response = Response::builder().status(answer.status());
             if let Some(out) = response.headers_mut() {
@@ -193,7 +203,7 @@ async fn forward(State(forwarder): State<Arc<Forwarder>>, request: Request) -> R
             response.body(Body::from_stream(answer.bytes_stream())).unwrap_or_else(|_| bad_gateway("a bad answer"))
         }
         Err(error) => {
-            let upstream = redacted(forwarder.upstream.as_str());
+            let upstream = redacted(upstream.as_str());
             tracing::warn!(%upstream, error = %error.without_url(), "beacon node request failed");
             bad_gateway(&format!("beacon node {upstream} did not answer"))
         }

@@ -5,6 +5,7 @@ pub mod dkg;
 pub mod import_keys;
 pub mod metrics;
 pub mod prysm_wallet;
+pub mod simnet_gateway;
 pub mod vc_volume;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
@@ -82,6 +83,16 @@ enum Command {
         /// Loopback port Charon reaches the first upstream on; the others follow.
         #[arg(long, env = "DV_BEACON_PROXY_FIRST_PORT", default_value_t = 15052)]
         first_port: u16,
+    },
+    /// For tests with Charon's simulated beacon node only: stand between the
+    /// validator client and Charon, filling the two gaps of Charon's mock
+    /// that stop a real client (see `simnet_gateway`).
+    SimnetGateway {
+        #[arg(long, default_value = "127.0.0.1:3601")]
+        listen: SocketAddr,
+        /// Charon's validator API.
+        #[arg(long, default_value = "http://127.0.0.1:3600")]
+        charon: url::Url,
     },
     /// The chart's `helm test`: the status ConfigMap says the cluster is
     /// formed and Charon reports ready. Exit 0 if so, 1 with the reason if not.
@@ -297,6 +308,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             tokio::select! {
                 served = beacon_proxy::serve(headers, routes) => served?,
                 _ = terminate.recv() => tracing::info!("SIGTERM: beacon proxy stopping"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::SimnetGateway { listen, charon } => {
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
+            tokio::select! {
+                served = simnet_gateway::serve(listen, charon) => served?,
+                _ = terminate.recv() => tracing::info!("SIGTERM: simnet gateway stopping"),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -341,11 +341,12 @@ fn print_status_text(view: &ReleaseView) {
     }
     if let Some(charon) = &view.charon {
         println!(
-            "  charon     {}, peers {}/{}, validators {}",
+            "  charon     {}, peers {}/{}, validators {}, duties {}",
             charon.readiness.describe(),
             charon.peers_connected,
             charon.peers_total,
-            charon.validators.map_or("-".into(), |v| v.to_string())
+            charon.validators.map_or("-".into(), |v| v.to_string()),
+            crate::health::duty_summary(charon)
         );
     }
     for problem in &view.problems {

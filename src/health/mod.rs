@@ -52,6 +52,12 @@ pub struct CharonHealth {
     /// Validators in the cluster lock.
     pub validators: Option<u64>,
     pub validators_active: Option<u64>,
+    /// Duties of every kind the cluster completed and missed since Charon
+    /// started (`core_tracker_{success,failed}_duties_total`).
+    #[serde(default)]
+    pub duties_succeeded: Option<u64>,
+    #[serde(default)]
+    pub duties_failed: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,12 +91,26 @@ impl CharonHealth {
                 _ => None,
             })
             .collect();
+        let total = |name: &str| {
+            let values: Vec<f64> = scrape
+                .samples
+                .iter()
+                .filter(|s| s.metric == name)
+                .filter_map(|s| match s.value {
+                    prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => Some(v),
+                    _ => None,
+                })
+                .collect();
+            (!values.is_empty()).then(|| values.iter().sum::<f64>() as u64)
+        };
         Ok(Some(CharonHealth {
             readiness: Readiness::from_gauge(readyz),
             peers_connected: pings.iter().filter(|v| **v >= 1.0).count(),
             peers_total: pings.len(),
             validators: gauge("cluster_validators").map(|v| v as u64),
             validators_active: gauge("core_scheduler_validators_active").map(|v| v as u64),
+            duties_succeeded: total("core_tracker_success_duties_total"),
+            duties_failed: total("core_tracker_failed_duties_total"),
         }))
     }
 
@@ -110,6 +130,15 @@ impl CharonHealth {
             .await
             .map_err(unreachable)?;
         CharonHealth::from_metrics(&text)?.ok_or(HealthError::NotCharon { url })
+    }
+}
+
+/// Duties done and missed in a few characters: `42 ok`, `42 ok 1 miss`.
+pub fn duty_summary(charon: &CharonHealth) -> String {
+    match (charon.duties_succeeded, charon.duties_failed.unwrap_or(0)) {
+        (None, 0) => "-".into(),
+        (ok, 0) => format!("{} ok", ok.unwrap_or(0)),
+        (ok, missed) => format!("{} ok {missed} miss", ok.unwrap_or(0)),
     }
 }
 
@@ -165,6 +194,11 @@ p2p_ping_success{peer=\"b\"} 1
 p2p_ping_success{peer=\"c\"} 0
 # TYPE cluster_validators gauge
 cluster_validators 2
+# TYPE core_tracker_success_duties_total counter
+core_tracker_success_duties_total{duty=\"attester\"} 40
+core_tracker_success_duties_total{duty=\"proposer\"} 2
+# TYPE core_tracker_failed_duties_total counter
+core_tracker_failed_duties_total{duty=\"attester\"} 1
 ";
 
     #[test]
@@ -174,6 +208,7 @@ cluster_validators 2
         assert_eq!((health.peers_connected, health.peers_total), (2, 3));
         assert_eq!(health.validators, Some(2));
         assert_eq!(health.validators_active, None);
+        assert_eq!((health.duties_succeeded, health.duties_failed), (Some(42), Some(1)));
     }
 
     #[test]

@@ -395,8 +395,8 @@ fn draw_health(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         frame.render_widget(Paragraph::new("No node to show yet.").style(theme.dim()), inner);
         return;
     }
-    let header = Row::new(vec!["Node", "Pod", "Restarts", "Charon", "Peers", "Validators", "Validator client"])
-        .style(theme.bold());
+    let header =
+        Row::new(vec!["Node", "Pod", "Restarts", "Charon", "Peers", "Vals", "Duties", "VC"]).style(theme.bold());
     let rows = app.nodes.iter().map(|node| {
         let (charon, charon_style) = match (&node.charon, &node.charon_error) {
             (Some(c), _) if c.readiness == Readiness::Ready => ("ready".to_string(), theme.good()),
@@ -406,6 +406,7 @@ fn draw_health(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         };
         let peers = node.charon.as_ref().map_or("-".into(), |c| format!("{}/{}", c.peers_connected, c.peers_total));
         let validators = node.charon.as_ref().and_then(|c| c.validators).map_or("-".into(), |v| v.to_string());
+        let duties = node.charon.as_ref().map_or("-".into(), crate::health::duty_summary);
         let pod = node.pod.as_ref();
         let vc = pod
             .and_then(|p| p.containers.iter().find(|c| c.name == "validator-client"))
@@ -417,17 +418,20 @@ fn draw_health(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Cell::from(Span::styled(charon, charon_style)),
             Cell::from(peers),
             Cell::from(validators),
+            Cell::from(duties),
             Cell::from(vc),
         ])
     });
+    // Fits 80 columns; Charon's readiness reason takes what a wider screen gives.
     let widths = [
         Constraint::Length(12),
-        Constraint::Length(14),
+        Constraint::Length(12),
         Constraint::Length(8),
-        Constraint::Min(14),
+        Constraint::Min(8),
         Constraint::Length(5),
+        Constraint::Length(4),
         Constraint::Length(10),
-        Constraint::Length(17),
+        Constraint::Length(12),
     ];
     let healthy = app.nodes.iter().filter(|n| n.is_healthy()).count();
     let [table, summary] =

@@ -107,6 +107,8 @@ fn ready_node(name: &str) -> NodeHealth {
             peers_total: 3,
             validators: Some(1),
             validators_active: Some(1),
+            duties_succeeded: Some(96),
+            duties_failed: Some(0),
         }),
         charon_error: None,
     }

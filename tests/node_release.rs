@@ -19,7 +19,7 @@ use std::{
 use dv_pod::{
     definition::{Network, eip712},
     enr::EnrPrivateKey,
-    obol_api::simulator::{ClusterPlan, OperatorPlan, SignAt, Simulator, SimulatorConfig},
+    obol_api::simulator::{ClusterPlan, OperatorPlan, SignAt, Simulator},
     status::{Phase, Status},
 };
 use k8s_openapi::api::{
@@ -34,6 +34,7 @@ use kube::{
 use serde_json::{Value, json};
 use support::{
     node::{MemoryPeaks, Node, bridge_address, node, relay},
+    pods::{self, Launchpad, print_memory, restarts},
     process::wait_for_http_ok,
     tmux::Tmux,
 };
@@ -50,24 +51,6 @@ const WRONG_OPERATOR: &str = "0x52908400098527886E0F7030069857D2E4169EE7";
 fn our_operator() -> String {
     let key = k256::ecdsa::SigningKey::from_slice(&hex::decode(OUR_ETH_KEY).unwrap()).unwrap();
     eip712::address_of(key.verifying_key()).to_checksum(None)
-}
-
-/// The Obol API simulator, served on the node bridge so pods reach it.
-/// It runs on a thread and runtime of its own, as a remote service would:
-/// the test's blocking helm and kubectl calls must never stall its answers
-/// (a stalled poll timed out in the pod once, on two loaded cores).
-fn launchpad() -> (Simulator, SocketAddr) {
-    let simulator = Simulator::new(&SimulatorConfig::default()).unwrap();
-    let (bound, address) = std::sync::mpsc::channel();
-    let serving = simulator.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async move {
-            bound.send(serving.spawn(bridge_address()).await.unwrap()).unwrap();
-            std::future::pending::<()>().await
-        })
-    });
-    (simulator, address.recv().unwrap())
 }
 
 /// What a user sets: the operator address, the API and the network; `extra`
@@ -152,34 +135,15 @@ impl Drop for PodCounter {
 }
 
 async fn pod(node: &Node, namespace: &str) -> Option<Pod> {
-    Api::<Pod>::namespaced(node.client().await, namespace).get_opt(POD).await.unwrap()
+    pods::pod(node, namespace, POD).await
 }
 
-fn restarts(pod: &Pod) -> BTreeMap<String, i32> {
-    let status = pod.status.clone().unwrap_or_default();
-    status
-        .init_container_statuses
-        .unwrap_or_default()
-        .into_iter()
-        .chain(status.container_statuses.unwrap_or_default())
-        .map(|c| (c.name, c.restart_count))
-        .collect()
-}
-
-/// Waits for a pod of the release other than `old_uid` to run its dkg
-/// container (the upgrade reached the pod without anyone deleting it).
 async fn wait_for_new_pod(node: &Node, namespace: &str, old_uid: &str, timeout: Duration) -> Pod {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Some(pod) = pod(node, namespace).await
-            && pod.metadata.uid.as_deref() != Some(old_uid)
-            && pod.metadata.deletion_timestamp.is_none()
-        {
-            return pod;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("{namespace}: the upgrade never replaced pod {POD} (uid {old_uid})");
+    pods::wait_for_new_pod(node, namespace, POD, old_uid, timeout).await
+}
+
+async fn wait_until_running(node: &Node, namespace: &str, names: &[&str]) -> Pod {
+    pods::wait_until_running(node, namespace, POD, names, Duration::from_secs(120)).await
 }
 
 /// What `kubectl dv status --json` shows a user of the release.
@@ -201,7 +165,8 @@ async fn a_release_forms_in_its_pod_phase_by_phase_and_a_lone_dkg_times_out_as_d
     let namespace = "pods-formation";
     node.create_restricted_namespace(namespace).await;
     let memory = MemoryPeaks::start(node, namespace);
-    let (simulator, api) = launchpad();
+    let launchpad = Launchpad::start();
+    let (simulator, api) = (&launchpad.simulator, launchpad.address);
     let operator = our_operator();
 
     let work = tempfile::tempdir().unwrap();
@@ -248,7 +213,7 @@ async fn a_release_forms_in_its_pod_phase_by_phase_and_a_lone_dkg_times_out_as_d
         first_poll.as_secs_f64()
     );
 
-    let config_hash = create_invite(&simulator, &enr);
+    let config_hash = create_invite(simulator, &enr);
     let awaiting = node.wait_for_phase(namespace, RELEASE, Phase::AwaitingOurSignature, Duration::from_secs(60)).await;
     assert_eq!(awaiting.invite.as_ref().unwrap().config_hash, config_hash);
     assert_eq!(plugin_view(node, namespace)["status"]["phase"], "awaiting_our_signature");
@@ -290,7 +255,8 @@ async fn the_release_service_accounts_may_do_exactly_their_jobs() {
     let node = node();
     let namespace = "pods-rbac";
     node.create_restricted_namespace(namespace).await;
-    let (_simulator, api) = launchpad();
+    let launchpad = Launchpad::start();
+    let api = launchpad.address;
     helm(node, "helm4", namespace, &install_args("install", &our_operator(), api, &[]));
     node.wait_for_phase(namespace, RELEASE, Phase::WaitingForInvite, Duration::from_secs(120)).await;
 
@@ -397,7 +363,8 @@ async fn lifecycle_in_every_phase(helm_major: &str) {
     let node = node();
     let namespace = &format!("pods-life-{helm_major}");
     node.create_restricted_namespace(namespace).await;
-    let (simulator, api) = launchpad();
+    let launchpad = Launchpad::start();
+    let (simulator, api) = (&launchpad.simulator, launchpad.address);
     let counter = PodCounter::start(node, namespace).await;
     let operator = our_operator();
 
@@ -419,7 +386,7 @@ async fn lifecycle_in_every_phase(helm_major: &str) {
     assert_eq!(enr_in_secret(node, namespace).await, enr, "an upgrade keeps the key");
 
     // Mid-DKG: every operator signed, our pod runs charon dkg alone.
-    let config_hash = create_invite(&simulator, &enr);
+    let config_hash = create_invite(simulator, &enr);
     for index in 0..4 {
         simulator.sign(&config_hash, index).unwrap();
     }
@@ -452,52 +419,6 @@ async fn helm4_upgrade_rollback_and_reinstall_in_pods_keep_status_key_and_volume
     lifecycle_in_every_phase("helm4").await;
 }
 
-/// Whether every named container of the pod is running now.
-fn running(pod: &Pod, names: &[&str]) -> bool {
-    let statuses = pod.status.clone().and_then(|s| s.container_statuses).unwrap_or_default();
-    names
-        .iter()
-        .all(|name| statuses.iter().any(|c| c.name == *name && c.state.as_ref().is_some_and(|s| s.running.is_some())))
-}
-
-async fn wait_until_running(node: &Node, namespace: &str, names: &[&str]) -> Pod {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Some(pod) = pod(node, namespace).await
-            && pod.metadata.deletion_timestamp.is_none()
-            && running(&pod, names)
-        {
-            return pod;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{namespace}: {names:?} never all ran\n--- charon ---\n{}\n--- validator-client ---\n{}",
-            node.container_log(namespace, POD, "charon"),
-            node.container_log(namespace, POD, "validator-client")
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-fn print_memory(namespace: &str, pod: &Pod, peaks: &BTreeMap<String, u64>) {
-    let spec = pod.spec.clone().unwrap();
-    for container in spec.init_containers.unwrap_or_default().into_iter().chain(spec.containers) {
-        let resources = container.resources.unwrap_or_default();
-        let quantity = |m: &Option<BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
-            m.as_ref().and_then(|m| m.get("memory")).map_or("-".to_string(), |q| q.0.clone())
-        };
-        // A container that never ran here (a VC before formation) has no figure.
-        let Some(bytes) = peaks.get(&container.name) else { continue };
-        println!(
-            "figures: {namespace} {} peak memory {:.1} MiB (request {}, limit {})",
-            container.name,
-            *bytes as f64 / 1048576.0,
-            quantity(&resources.requests),
-            quantity(&resources.limits)
-        );
-    }
-}
-
 /// A release that adopts a cluster made by the real `charon create
 /// cluster` (this node's ENR key, lock and key shares from Secrets and a
 /// ConfigMap), formed from its first start: Charon and Prysm run in the
@@ -506,7 +427,8 @@ async fn formed_lifecycle(helm_major: &str) {
     let node = node();
     let namespace = &format!("pods-formed-{helm_major}");
     node.create_restricted_namespace(namespace).await;
-    let (_simulator, api) = launchpad();
+    let launchpad = Launchpad::start();
+    let api = launchpad.address;
     let work = tempfile::tempdir().unwrap();
     let created = support::charon::create_cluster(work.path(), 1, &[]);
     let ours = created.join("node0");
@@ -626,7 +548,8 @@ async fn the_wizard_installs_on_the_node_and_follows_the_real_pod_phase_by_phase
     let node = node();
     let namespace = "pods-wizard";
     node.create_restricted_namespace(namespace).await;
-    let (simulator, api) = launchpad();
+    let launchpad = Launchpad::start();
+    let (simulator, api) = (&launchpad.simulator, launchpad.address);
     let operator = our_operator();
     let work = tempfile::tempdir().unwrap();
     let command = format!(
@@ -656,7 +579,7 @@ async fn the_wizard_installs_on_the_node_and_follows_the_real_pod_phase_by_phase
     tmux.keys(&["5"]);
     let polling = tmux.wait_for(&["Waiting for an invite", "Polls: "], Duration::from_secs(60));
     assert!(!polling.contains("Polls: 0,"), "poll progress reaches the wizard: {polling}");
-    let config_hash = create_invite(&simulator, &enr);
+    let config_hash = create_invite(simulator, &enr);
     let invited = tmux.wait_for(&["Invite found", "signed 0/4"], Duration::from_secs(60));
     assert!(!invited.contains("✓ signed"), "no one has signed yet: {invited}");
     simulator.sign(&config_hash, 0).unwrap();

@@ -425,13 +425,13 @@ fn draw_health(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     // Fits 80 columns; Charon's readiness reason takes what a wider screen gives.
     let widths = [
         Constraint::Length(12),
-        Constraint::Length(12),
+        Constraint::Length(14),
         Constraint::Length(8),
         Constraint::Min(8),
         Constraint::Length(5),
         Constraint::Length(4),
         Constraint::Length(10),
-        Constraint::Length(12),
+        Constraint::Length(10),
     ];
     let healthy = app.nodes.iter().filter(|n| n.is_healthy()).count();
     let [table, summary] =
@@ -443,7 +443,12 @@ fn draw_health(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     )];
     if let Some(pod) = app.nodes.first().and_then(|n| n.pod.as_ref()) {
         for container in &pod.containers {
-            lines.push(Line::raw(format!("  {:<18} {}", container.name, container.state)));
+            let restarts = match container.restarts {
+                0 => String::new(),
+                1 => "  (restarted once)".into(),
+                n => format!("  (restarted {n} times)"),
+            };
+            lines.push(Line::raw(format!("  {:<18} {}{restarts}", container.name, container.state)));
         }
     }
     lines.extend(app.problems.iter().map(|p| Line::styled(format!("! {p}"), theme.warn())));

@@ -39,6 +39,16 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// The reference of an image `tests/bed/images` built (e.g. `charon`), as
+/// the chart's defaults name it.
+pub fn image_ref(name: &str) -> String {
+    let path = bed_dir().join("images/images.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{} is missing ({e}); build the images with tests/bed/images", path.display()));
+    let images: serde_json::Value = serde_json::from_str(&text).unwrap();
+    images[name]["ref"].as_str().unwrap_or_else(|| panic!("no image {name} in {}", path.display())).to_string()
+}
+
 /// Where the bed keeps its binaries and state (`.bed`, or `$DV_BED_DIR`).
 pub fn bed_dir() -> PathBuf {
     std::env::var_os("DV_BED_DIR")

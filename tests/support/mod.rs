@@ -9,6 +9,7 @@ pub mod bed;
 pub mod charon;
 pub mod formation;
 pub mod node;
+pub mod pods;
 pub mod process;
 pub mod schema;
 pub mod tmux;

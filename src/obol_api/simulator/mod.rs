@@ -5,7 +5,8 @@
 //!
 //! Control endpoints (not part of the real API) live under `/control/`:
 //! `POST /control/clusters` creates a cluster, `POST
-//! /control/clusters/{config_hash}/sign` signs for operators,
+//! /control/clusters/{config_hash}/sign` signs for an operator (`{"operator":
+//! i}`, with `"enr"` when the plan had none),
 //! `PUT /control/faults` replaces the fault rules and `GET /control/state`
 //! reports what happened.
 
@@ -335,11 +336,20 @@ impl Simulator {
     /// Operator `index`, played by the simulator, accepts with their ENR
     /// through the same checks as an operator's `PUT`.
     pub fn sign(&self, config_hash: &str, index: usize) -> Result<(), SimulatorError> {
+        self.sign_with(config_hash, index, None)
+    }
+
+    /// As `sign`, with `enr` (the node's, e.g. from `kubectl dv enr`) in
+    /// place of the one planned at creation.
+    pub fn sign_with(&self, config_hash: &str, index: usize, enr: Option<&str>) -> Result<(), SimulatorError> {
         let acceptance = {
             let mut inner = self.inner.lock().expect("simulator lock");
             let cluster =
                 inner.cluster(config_hash).ok_or_else(|| SimulatorError::UnknownCluster(config_hash.into()))?;
-            let Some(Some(Player { wallet, enr: Some(enr) })) = cluster.players.get(index) else {
+            let Some(Some(Player { wallet, enr: planned })) = cluster.players.get(index) else {
+                return Err(SimulatorError::NoEnr(index));
+            };
+            let Some(enr) = enr.or(planned.as_deref()) else {
                 return Err(SimulatorError::NoEnr(index));
             };
             let definition =
@@ -692,6 +702,9 @@ async fn control_create(State(sim): State<Simulator>, Json(plan): Json<ClusterPl
 #[derive(Deserialize)]
 struct SignRequest {
     operator: usize,
+    /// The node's ENR, when the plan had none for this operator.
+    #[serde(default)]
+    enr: Option<String>,
 }
 
 async fn control_sign(
@@ -699,7 +712,7 @@ async fn control_sign(
     Path(config_hash): Path<String>,
     Json(request): Json<SignRequest>,
 ) -> Response {
-    match sim.sign(&config_hash, request.operator) {
+    match sim.sign_with(&config_hash, request.operator, request.enr.as_deref()) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => error.into_response(),
     }

@@ -86,12 +86,18 @@ fn with_an_operator_the_output_says_what_the_invite_means_for_them() {
     let path = write_definition(&dir, "definition.json", &vector["definition"]);
     let operator = vector["operators"][2]["address"].as_str().unwrap();
 
-    let ready =
-        json_of(&plugin(&["definition", "verify", "--json", "--operator", operator, "--network", "hoodi", &path]));
-    assert_eq!(ready["invite"]["state"], "ready");
+    let ready = plugin(&["definition", "verify", "--json", "--operator", operator, "--network", "hoodi", &path]);
+    assert_eq!(ready.status.code(), Some(0));
+    assert_eq!(json_of(&ready)["invite"]["state"], "ready");
 
-    let wrong =
-        json_of(&plugin(&["definition", "verify", "--json", "--operator", operator, "--network", "sepolia", &path]));
+    // A valid definition this node cannot use is a failed result for it.
+    let on_sepolia = plugin(&["definition", "verify", "--json", "--operator", operator, "--network", "sepolia", &path]);
+    assert_eq!(on_sepolia.status.code(), Some(1));
+    let stranger = "0x52908400098527886E0F7030069857D2E4169EE7";
+    let not_ours = plugin(&["definition", "verify", "--json", "--operator", stranger, &path]);
+    assert_eq!((not_ours.status.code(), &json_of(&not_ours)["invite"]["state"]), (Some(1), &"not_for_us".into()));
+
+    let wrong = json_of(&on_sepolia);
     assert_eq!(
         wrong["invite"],
         serde_json::json!({"state": "wrong_network", "definition": "hoodi", "ours": "sepolia"})

@@ -474,7 +474,12 @@ fn verify_definition(args: VerifyArgs) -> ExitCode {
             out.invite = us.map(|us| classify(&def, &us));
         }
     }
-    let code = if out.valid { super::EXIT_OK } else { super::EXIT_INVALID };
+    // With --operator, a definition this node cannot use fails too.
+    let usable = !matches!(
+        out.invite,
+        Some(Invite::NotForUs | Invite::NotTarget { .. } | Invite::WrongNetwork { .. } | Invite::Invalid { .. })
+    );
+    let code = if out.valid && usable { super::EXIT_OK } else { super::EXIT_INVALID };
     if args.json {
         if super::print_json(&out) != ExitCode::SUCCESS {
             return ExitCode::from(super::EXIT_USAGE);

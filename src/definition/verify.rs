@@ -93,8 +93,33 @@ pub fn verify(def: &Definition) -> Report {
         }),
     );
     check_hashes(def, &mut report);
+    check_distinct_operators(def, &mut report);
     check_signatures(def, network, &mut report);
     report
+}
+
+/// Charon refuses a definition whose operators share an ENR (`Peers()`:
+/// "duplicate peer enrs"), so its DKG never starts; an address listed twice
+/// is one person holding two shares, which the Launchpad refuses.
+fn check_distinct_operators(def: &Definition, report: &mut Report) {
+    let first_repeat = |field: fn(&super::Operator) -> String| {
+        def.operators.iter().enumerate().filter(|(_, op)| !field(op).is_empty()).find_map(|(j, op)| {
+            let i = def.operators[..j].iter().position(|earlier| field(earlier) == field(op))?;
+            Some((i, j))
+        })
+    };
+    let outcome = match (first_repeat(|op| op.enr.clone()), first_repeat(|op| op.address.to_lowercase())) {
+        (Some((i, j)), _) => Err(format!(
+            "operators[{i}] and operators[{j}] share an ENR; Charon refuses duplicate peer ENRs: each operator runs \
+             their own node"
+        )),
+        (None, Some((i, j))) => Err(format!(
+            "operators[{i}] and operators[{j}] share the address {}; each operator appears once",
+            def.operators[j].address
+        )),
+        (None, None) => Ok(format!("{} distinct operators", def.operators.len())),
+    };
+    report.record("operators.distinct", outcome);
 }
 
 fn check_hashes(def: &Definition, report: &mut Report) {
@@ -202,4 +227,48 @@ fn check_signatures(def: &Definition, network: Option<Network>, report: &mut Rep
         check_signer(&creator.address, eip712::creator_config_digest(def, network), &creator.config_signature)
     };
     report.record("creator.config_signature", outcome);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn operators(pairs: &[(&str, &str)]) -> Definition {
+        let operators: Vec<serde_json::Value> = pairs
+            .iter()
+            .map(|(address, enr)| serde_json::json!({"address": address, "enr": enr, "config_signature": "", "enr_signature": ""}))
+            .collect();
+        Definition::from_value(serde_json::json!({
+            "name": "t", "version": "v1.10.0", "uuid": "u", "timestamp": "", "num_validators": 1, "threshold": 2,
+            "dkg_algorithm": "default", "fork_version": "0x10000910", "operators": operators,
+            "creator": {"address": "", "config_signature": ""},
+            "validators": [{"fee_recipient_address": "", "withdrawal_address": ""}],
+            "deposit_amounts": [], "consensus_protocol": "", "target_gas_limit": 0, "compounding": false,
+            "config_hash": "0x", "definition_hash": "0x",
+        }))
+        .unwrap()
+    }
+
+    fn distinct(def: &Definition) -> Check {
+        verify(def).check("operators.distinct").unwrap().clone()
+    }
+
+    #[test]
+    fn operators_sharing_an_enr_or_an_address_make_the_definition_invalid() {
+        let (a, b, c) = (
+            "0xAa00000000000000000000000000000000000001",
+            "0xbb00000000000000000000000000000000000002",
+            "0xcc00000000000000000000000000000000000003",
+        );
+        let shared_enr = distinct(&operators(&[(a, "enr:-x"), (b, "enr:-y"), (c, "enr:-x")]));
+        assert_eq!(shared_enr.status, Status::Fail);
+        assert!(shared_enr.detail.contains("operators[0] and operators[2] share an ENR"), "{shared_enr:?}");
+        let shared_address = distinct(&operators(&[(a, ""), (b, ""), (&a.to_lowercase(), "")]));
+        assert!(shared_address.detail.contains("share the address"), "{shared_address:?}");
+        assert_eq!(
+            distinct(&operators(&[(a, ""), (b, ""), (c, "")])).status,
+            Status::Pass,
+            "unsigned slots are not ENRs"
+        );
+    }
 }

@@ -126,6 +126,9 @@ func main() {
 			def := signedDefinition(version, network)
 			defs = append(defs, def)
 			tampered = append(tampered, tamper(def)...)
+			if shared, ok := sharedENR(def); ok {
+				tampered = append(tampered, shared)
+			}
 		}
 	}
 	writeJSON(*out, "definitions.json", defs)
@@ -190,7 +193,47 @@ func charonVerdict(raw []byte) verdict {
 	if _, err := eth2util.ForkVersionToNetwork(def.ForkVersion); err != nil {
 		return verdict{Stage: "network", Error: err.Error()}
 	}
+	// charon dkg reads a fully signed definition's operators as its peers
+	// first: two operators with one ENR stop it there.
+	if everyOperatorHasENR(def) {
+		if _, err := def.Peers(); err != nil {
+			return verdict{Stage: "peers", Error: err.Error()}
+		}
+	}
 	return verdict{Valid: true}
+}
+
+func everyOperatorHasENR(def cluster.Definition) bool {
+	for _, op := range def.Operators {
+		if op.ENR == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// sharedENR is the definition with operator 1 accepting it with operator
+// 0's ENR, properly signed by operator 1 and rehashed: only Charon's peer
+// check catches it.
+func sharedENR(base definitionVector) (tamperedVector, bool) {
+	var def cluster.Definition
+	must(json.Unmarshal(base.Definition, &def))
+	def.Operators[1].ENR = def.Operators[0].ENR
+	if len(def.Operators[1].ENRSignature) > 0 {
+		raw, err := hex.DecodeString(base.Operators[1].EthPrivateKey)
+		must(err)
+		def.Operators[1].ENRSignature = signEIP712(k1.PrivKeyFromBytes(raw), def, "ENR", "enr", def.Operators[1].ENR)
+	}
+	def, err := def.SetDefinitionHashes()
+	if err != nil {
+		return tamperedVector{}, false
+	}
+	raw, err := json.Marshal(def)
+	must(err)
+	return tamperedVector{
+		Name: base.Name + " operators[1].enr shared with operators[0], re-signed", Base: base.Name,
+		Field: "operators[1].enr", Rehashed: true, Charon: charonVerdict(raw), Definition: raw,
+	}, true
 }
 
 // signEIP712 repeats Charon's unexported signer: EIP-712 with the "Obol"

@@ -11,6 +11,10 @@
 //!   straight to the beacon node (target: < 1 ms added on loopback), and the
 //!   proxy's peak RSS while streaming 1 MiB answers (target: < 32 MiB, its
 //!   container's limit is 128Mi).
+//! - the load one waiting node puts on the Obol API at the PRD's polling
+//!   defaults (5 s initial, x1.5, 300 s cap) with no invite (target: within
+//!   10% of the anchor's 12 requests an hour), and during a 15 s spell of
+//!   server errors (target: no more than the anchor's 6).
 
 use std::time::{Duration, Instant};
 
@@ -71,6 +75,7 @@ fn main() {
     frame_render();
     key_intake();
     beacon_proxy_figures();
+    polling_load();
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -285,4 +290,60 @@ async fn sidecar_peak_rss() {
 async fn simulator_polls(address: std::net::SocketAddr) -> u64 {
     let state: Value = reqwest::get(format!("http://{address}/control/state")).await.unwrap().json().await.unwrap();
     state["requests"]["OperatorDefinitions"].as_u64().unwrap_or(0)
+}
+
+/// Requests per poll measured against the simulator with the sidecar's
+/// client settings (one attempt per poll), and the sidecar's own backoff for
+/// when polls come: no invite for an hour, then 15 s of 5xx answers.
+#[tokio::main(flavor = "current_thread")]
+async fn polling_load() {
+    use dv_pod::obol_api::{
+        RetryPolicy,
+        simulator::{Endpoint, Fault, FaultRule},
+    };
+    let simulator = Simulator::new(&SimulatorConfig::default()).unwrap();
+    let address = simulator.clone().spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let policy = RetryPolicy { attempts_per_call: 1, ..RetryPolicy::default() };
+    let mut config = ClientConfig::new(format!("http://{address}").parse().unwrap());
+    config.retry = policy;
+    let api = ObolApi::new(config);
+    let operator = "0x52908400098527886E0F7030069857D2E4169EE7".parse().unwrap();
+    let requests = || async {
+        let state: Value = reqwest::get(format!("http://{address}/control/state")).await.unwrap().json().await.unwrap();
+        state["requests"]["OperatorDefinitions"].as_u64().unwrap_or(0)
+    };
+    const POLLS: u64 = 100;
+    for _ in 0..POLLS {
+        assert!(api.definitions_for_operator(&operator).await.unwrap().is_empty());
+    }
+    let per_poll = requests().await as f64 / POLLS as f64;
+    let mut backoff = policy.backoff();
+    let (mut elapsed, mut polls) = (0.0, 0u32);
+    while elapsed < 3600.0 {
+        polls += 1;
+        elapsed += backoff.next_delay().as_secs_f64();
+    }
+    let at_cap: f64 = (0..10_000).map(|_| backoff.next_delay().as_secs_f64()).sum::<f64>() / 10_000.0;
+    println!(
+        "polling with no invite at the PRD's defaults: {per_poll:.2} requests per poll; {:.1} requests in the first hour \
+         (from 5 s up), {:.1} an hour at the 300 s cap (mean interval {at_cap:.0} s)",
+        polls as f64 * per_poll,
+        3600.0 / at_cap * per_poll
+    );
+
+    // A spell of server errors that starts while the node polls at its
+    // initial interval (an invite waiting for signatures): its worst case.
+    simulator.set_faults(vec![FaultRule { endpoint: Endpoint::Any, fault: Fault::ServerError, times: None }]);
+    let before = requests().await;
+    let mut backoff = policy.backoff();
+    let spell = Instant::now();
+    while spell.elapsed() < Duration::from_secs(15) {
+        assert!(api.definitions_for_operator(&operator).await.is_err());
+        let delay = backoff.next_delay().min(Duration::from_secs(15).saturating_sub(spell.elapsed()));
+        tokio::time::sleep(delay).await;
+    }
+    println!(
+        "a 15 s spell of 5xx answers: {} requests (each poll once, the next one backed off)",
+        requests().await - before
+    );
 }

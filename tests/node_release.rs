@@ -200,7 +200,8 @@ async fn a_release_forms_in_its_pod_phase_by_phase_and_a_lone_dkg_times_out_as_d
     assert_eq!(first.phase, Phase::WaitingForInvite);
     assert_eq!(first.enr, enr);
     assert_eq!(first.operator, operator);
-    let later = node.wait_for_status(namespace, RELEASE, Duration::from_secs(15), |s| s.polls > first.polls).await;
+    // Two poll intervals (5 s, then 7.5 s) and room for a loaded machine.
+    let later = node.wait_for_status(namespace, RELEASE, Duration::from_secs(30), |s| s.polls > first.polls).await;
     assert!(later.last_poll_at > first.last_poll_at && later.next_poll_at.is_some(), "{later:#?}");
     let view = plugin_view(node, namespace);
     assert_eq!(view["status"]["phase"], "waiting_for_invite");

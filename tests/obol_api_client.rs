@@ -86,6 +86,30 @@ async fn every_definition_across_pages_is_found_once_with_one_based_pages() {
 }
 
 #[tokio::test]
+async fn the_page_numbering_is_learnt_once_so_a_later_poll_of_one_page_is_one_request() {
+    for (one_based, first_poll) in [(false, 1), (true, 2)] {
+        let (_, address) = simulator_with(3, one_based, vec![]).await;
+        let api = client(address, Duration::from_secs(5));
+        assert_eq!(list(&api).await.unwrap().len(), 3);
+        assert_eq!(requests_to(address, "OperatorDefinitions").await, first_poll, "one_based {one_based}");
+        for _ in 0..5 {
+            assert_eq!(list(&api).await.unwrap().len(), 3);
+        }
+        assert_eq!(requests_to(address, "OperatorDefinitions").await, first_poll + 5, "one_based {one_based}");
+    }
+}
+
+#[tokio::test]
+async fn with_no_invite_each_poll_is_one_request() {
+    let (_, address) = simulator_with(0, false, vec![]).await;
+    let api = client(address, Duration::from_secs(5));
+    for _ in 0..5 {
+        assert!(list(&api).await.unwrap().is_empty());
+    }
+    assert_eq!(requests_to(address, "OperatorDefinitions").await, 5);
+}
+
+#[tokio::test]
 async fn an_operator_the_api_does_not_know_has_no_invites_yet() {
     let (_, address) = simulator_with(0, false, vec![]).await;
     assert_eq!(list(&client(address, Duration::from_secs(5))).await.unwrap(), Vec::<String>::new());

@@ -165,6 +165,15 @@ fn item_identity(item: &Value) -> String {
     item.get("config_hash").and_then(Value::as_str).map(str::to_ascii_lowercase).unwrap_or_else(|| item.to_string())
 }
 
+/// One operator page as the server answered it.
+enum Fetched {
+    Page(Page),
+    /// 404: the API knows no definitions for this operator.
+    NotFound,
+    /// Page 0 refused (400 or 422): the pages count from 1.
+    Refused,
+}
+
 /// A guard against a server whose paging never ends.
 const MAX_PAGES: u64 = 1000;
 
@@ -174,6 +183,8 @@ pub struct ObolApi {
     http: reqwest::Client,
     base: Url,
     config: ClientConfig,
+    /// Whether the operator pages count from 1, once an answer told.
+    one_based_pages: std::sync::Arc<std::sync::Mutex<Option<bool>>>,
 }
 
 impl ObolApi {
@@ -188,7 +199,7 @@ impl ObolApi {
             .user_agent(format!("dv-pod/{}", crate::VERSION))
             .build()
             .expect("a reqwest client with rustls and a timeout always builds");
-        ObolApi { http, base, config }
+        ObolApi { http, base, config, one_based_pages: Default::default() }
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -197,6 +208,11 @@ impl ObolApi {
 
     /// Every definition that names `operator`, across all pages, each once.
     /// An unknown operator (404) has no invites yet: an empty list.
+    ///
+    /// Is the first page 0 or 1? Servers differ: a 1-based one may refuse
+    /// page 0, answer it empty while it counts pages, or answer it as page 1.
+    /// Pages are read from 0 until an answer shows otherwise, and what an
+    /// answer showed is kept, so a poll of one page is one request.
     pub async fn definitions_for_operator(
         &self,
         operator: &OperatorAddress,
@@ -207,29 +223,44 @@ impl ObolApi {
             async move {
                 let query = format!("{path}?page={page}&limit={}", self.config.page_limit);
                 let url = self.url(&query);
-                match self.get_json(&query).await? {
-                    None => Ok(None),
-                    Some(body) => Page::parse(body, url.as_str()).map(Some),
+                match self.get_json(&query).await {
+                    Err(ApiError::Rejected { status: 400 | 422, .. }) if page == 0 => Ok(Fetched::Refused),
+                    Err(error) => Err(error),
+                    Ok(None) => Ok(Fetched::NotFound),
+                    Ok(Some(body)) => Page::parse(body, url.as_str()).map(Fetched::Page),
                 }
             }
         };
+        let learn = |one_based: bool| *self.one_based_pages.lock().expect("paging lock") = Some(one_based);
+        let mut one_based = self.one_based_pages.lock().expect("paging lock").unwrap_or(false);
 
-        // Is the first page 0 or 1? Servers differ: a 1-based one may refuse
-        // page 0, answer it empty, or answer it as page 1. Asking for both
-        // tells them apart without skipping a page.
-        let first = match fetch(0).await {
-            Err(ApiError::Rejected { status: 400 | 422, .. }) => None,
-            other => other?,
+        let mut index = u64::from(one_based);
+        let mut page = match fetch(index).await? {
+            Fetched::NotFound => return Ok(Vec::new()),
+            Fetched::Page(page) => page,
+            Fetched::Refused => {
+                one_based = true;
+                learn(true);
+                index = 1;
+                match fetch(1).await? {
+                    Fetched::Page(page) => page,
+                    _ => return Ok(Vec::new()),
+                }
+            }
         };
-        let second = fetch(1).await?;
-        let (mut pages, mut index, one_based) = match (first, second) {
-            (None, None) => return Ok(Vec::new()),
-            (Some(p0), None) => (vec![p0], 0, false),
-            (None, Some(p1)) => (vec![p1], 1, true),
-            (Some(p0), Some(p1)) if p0.items.is_empty() && !p1.items.is_empty() => (vec![p1], 1, true),
-            (Some(p0), Some(p1)) if !p0.items.is_empty() && p0.identity() == p1.identity() => (vec![p1], 1, true),
-            (Some(p0), Some(p1)) => (vec![p0, p1], 1, false),
-        };
+        // An empty first page of a listing that counts pages is the other
+        // numbering's first page (or none before it): read that one.
+        if page.items.is_empty() && page.total_pages.is_some_and(|t| t > 0) {
+            one_based = !one_based;
+            index = u64::from(one_based);
+            match fetch(index).await? {
+                Fetched::Page(other) if !other.items.is_empty() => {
+                    learn(one_based);
+                    page = other;
+                }
+                _ => return Ok(Vec::new()),
+            }
+        }
 
         let mut seen = HashSet::new();
         let mut listed = Vec::new();
@@ -243,17 +274,15 @@ impl ObolApi {
             }
             new
         };
-        for page in &pages {
-            absorb(page, &mut listed);
-        }
+        absorb(&page, &mut listed);
+        let first_index = index;
         loop {
-            let last = pages.last().expect("at least one page");
-            let more = if last.items.is_empty() || last.has_next_page == Some(false) || last.next_page_is_null {
+            let more = if page.items.is_empty() || page.has_next_page == Some(false) || page.next_page_is_null {
                 false
-            } else if let Some(total) = last.total_pages {
+            } else if let Some(total) = page.total_pages {
                 if one_based { index < total } else { index + 1 < total }
             } else {
-                last.has_next_page == Some(true) || last.items.len() as u64 >= self.config.page_limit as u64
+                page.has_next_page == Some(true) || page.items.len() as u64 >= self.config.page_limit as u64
             };
             if !more {
                 return Ok(listed);
@@ -265,16 +294,30 @@ impl ObolApi {
                     reason: format!("paging did not end after {MAX_PAGES} pages"),
                 });
             }
-            let Some(page) = fetch(index).await? else {
-                return Ok(listed);
+            let next = match fetch(index).await? {
+                Fetched::Page(next) => next,
+                _ => return Ok(listed),
             };
-            let new = absorb(&page, &mut listed);
+            if index == first_index + 1 && !one_based {
+                if next.identity() == page.identity() {
+                    // Page 1 repeats page 0: the server counts from 1 and
+                    // answered 0 as 1. The next new page is 2.
+                    one_based = true;
+                    learn(true);
+                    page = next;
+                    continue;
+                }
+                if !next.items.is_empty() {
+                    learn(false);
+                }
+            }
+            let new = absorb(&next, &mut listed);
             // A server that ignores `page` repeats itself forever; without a
             // page count, a page with nothing new is where we stop.
-            if new == 0 && page.total_pages.is_none() && page.has_next_page.is_none() {
+            if new == 0 && next.total_pages.is_none() && next.has_next_page.is_none() {
                 return Ok(listed);
             }
-            pages = vec![page];
+            page = next;
         }
     }
 

@@ -1,4 +1,4 @@
-//! Capped exponential backoff with full jitter, configured by the chart's
+//! Capped exponential backoff with bounded jitter, configured by the chart's
 //! `initialRetryDelaySeconds`, `maxRetryDelaySeconds` and `retryDelayFactor`.
 //! Used for retries inside one API call and by the sidecar's polling loop.
 
@@ -56,6 +56,9 @@ impl RetryPolicy {
     }
 }
 
+/// The share of the ceiling a delay may fall short of it by.
+const JITTER: f64 = 0.1;
+
 /// The delay sequence of one run of failures.
 #[derive(Debug, Clone)]
 pub struct Backoff {
@@ -71,12 +74,15 @@ impl Backoff {
         Duration::from_secs_f64(secs.min(self.policy.max.as_secs_f64()))
     }
 
-    /// The next delay, drawn uniformly from `[0, ceiling]` ("full jitter"),
-    /// so that many nodes failing together do not retry together.
+    /// The next delay, drawn uniformly from `[90%, 100%]` of the ceiling:
+    /// at the 300 s cap a 30 s spread, enough that many nodes never poll in
+    /// step, while the mean (95% of the ceiling) keeps the load on the API
+    /// within 10% of one request per `maxRetryDelaySeconds`. (Full jitter,
+    /// `[0, ceiling]`, would halve the interval and double the load.)
     pub fn next_delay(&mut self) -> Duration {
         let ceiling = self.ceiling();
         self.attempt = self.attempt.saturating_add(1);
-        ceiling.mul_f64(rand::random::<f64>())
+        ceiling.mul_f64(1.0 - JITTER * rand::random::<f64>())
     }
 
     /// Back to the initial delay after a success.
@@ -111,6 +117,18 @@ mod tests {
         assert_eq!(ceilings, vec![2, 4, 8, 10, 10, 10]);
         backoff.reset();
         assert_eq!(backoff.ceiling(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn delays_at_the_cap_spread_but_average_within_ten_percent_of_it() {
+        let policy = RetryPolicy { initial: Duration::from_secs(300), ..RetryPolicy::default() };
+        let mut backoff = policy.backoff();
+        let delays: Vec<f64> = (0..10_000).map(|_| backoff.next_delay().as_secs_f64()).collect();
+        let mean = delays.iter().sum::<f64>() / delays.len() as f64;
+        assert!((mean - 300.0).abs() <= 30.0, "mean {mean} s");
+        assert!(delays.iter().all(|d| (270.0..=300.0).contains(d)));
+        let spread = delays.iter().cloned().fold(f64::MAX, f64::min)..delays.iter().cloned().fold(0.0, f64::max);
+        assert!(spread.end - spread.start > 25.0, "nodes do not poll in step: {spread:?}");
     }
 
     #[test]

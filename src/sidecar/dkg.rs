@@ -803,7 +803,10 @@ async fn adopt_existing_cluster(
                 .with_context(|| format!("{} is not a JSON cluster lock", path.display()))?
         }
         LockSource::Hash(hash) => {
-            let api = ObolApi::new(config.api.clone());
+            // Fetched once per start: a transient failure is retried here.
+            let mut api_config = config.api.clone();
+            api_config.retry.attempts_per_call = 3;
+            let api = ObolApi::new(api_config);
             let lock = api
                 .lock_by_hash(hash)
                 .await

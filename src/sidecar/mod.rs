@@ -211,7 +211,9 @@ impl DkgArgs {
             initial: seconds(self.initial_retry_delay_seconds, "initialRetryDelaySeconds")?,
             max: seconds(self.max_retry_delay_seconds, "maxRetryDelaySeconds")?,
             factor: self.retry_delay_factor,
-            attempts_per_call: 3,
+            // One request per poll: the poll loop's backoff is the retry, so
+            // a failing API sees fewer requests, never more.
+            attempts_per_call: 1,
         }
         .validate()?;
         let mut api = ClientConfig::new(

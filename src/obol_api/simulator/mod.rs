@@ -575,9 +575,6 @@ async fn operator_definitions(
             .collect();
         (items, inner.one_based_pages, inner.shifting_total)
     };
-    if items.is_empty() && fault.is_none() {
-        return api_error(StatusCode::NOT_FOUND, "no cluster definitions for this operator");
-    }
     if fault == Some(Fault::UnknownVersion) {
         let mut future = items.first().cloned().unwrap_or_else(|| json!({}));
         future["version"] = json!("v9.9.9");

@@ -24,7 +24,8 @@ use dv_pod::{
     definition::Network,
     obol_api::{
         ClientConfig, ObolApi,
-        launchpad::{ClusterProposal, Wallet, accept},
+        launchpad::{ClusterProposal, Wallet, accept, accept_terms},
+        simulator::{TERMS_HASH, TERMS_VERSION},
     },
     status::{Phase, Status},
 };
@@ -332,7 +333,11 @@ async fn four_operators_form_a_validator_in_pods_that_performs_duties_through_ev
     tmux.keys(&["5"]);
     tmux.wait_for(&["Waiting for an invite"], Duration::from_secs(60));
 
-    // The creator (operator 1) proposes the cluster through the API.
+    // Each operator accepts the terms, then the creator (operator 1)
+    // proposes the cluster through the API.
+    for operator in &operators {
+        api.accept_terms(&accept_terms(TERMS_HASH, TERMS_VERSION, Network::Hoodi, &operator.wallet)).await.unwrap();
+    }
     let proposal = ClusterProposal {
         name: "four pods".into(),
         network: Network::Hoodi,

@@ -10,8 +10,8 @@ use dv_pod::{
     enr::EnrPrivateKey,
     obol_api::{
         ApiError, ClientConfig, ObolApi,
-        launchpad::{ClusterProposal, Wallet, accept},
-        simulator::{Simulator, SimulatorConfig},
+        launchpad::{ClusterProposal, Wallet, accept, accept_terms},
+        simulator::{Simulator, SimulatorConfig, TERMS_HASH, TERMS_VERSION},
     },
 };
 use serde_json::Value;
@@ -39,6 +39,13 @@ fn wallets() -> Vec<Wallet> {
     (0..4).map(|_| Wallet::generate().unwrap()).collect()
 }
 
+/// Every wallet accepts the terms first, as the Launchpad makes them.
+async fn terms_accepted(api: &ObolApi, wallets: &[Wallet]) {
+    for wallet in wallets {
+        api.accept_terms(&accept_terms(TERMS_HASH, TERMS_VERSION, Network::Hoodi, wallet)).await.unwrap();
+    }
+}
+
 fn enr() -> String {
     EnrPrivateKey::generate().unwrap().record().text().to_string()
 }
@@ -59,6 +66,7 @@ fn refused_with(result: Result<Value, ApiError>, status: u16, words: &str) {
 async fn a_proposed_cluster_accepted_by_every_operator_verifies_as_charon_would() {
     let (api, _) = api().await;
     let operators = wallets();
+    terms_accepted(&api, &operators).await;
     let signed = proposal(&operators).sign(&operators[0]).unwrap();
     let stored = api.propose_cluster(&signed).await.unwrap();
     assert_eq!(stored["config_hash"], signed.config_hash.as_str());
@@ -79,6 +87,7 @@ async fn a_proposed_cluster_accepted_by_every_operator_verifies_as_charon_would(
 async fn a_proposal_is_refused_when_unsigned_by_its_creator_tampered_or_a_duplicate() {
     let (api, _) = api().await;
     let operators = wallets();
+    terms_accepted(&api, &operators).await;
     let mut signed = proposal(&operators).sign(&operators[0]).unwrap();
     let creator_signature = signed.creator_signature.clone();
     signed.creator_signature = proposal(&operators).sign(&operators[1]).unwrap().creator_signature;
@@ -99,11 +108,13 @@ async fn a_proposal_is_refused_when_unsigned_by_its_creator_tampered_or_a_duplic
 async fn an_acceptance_is_refused_from_a_stranger_with_a_reused_enr_a_wrong_fork_or_twice() {
     let (api, _) = api().await;
     let operators = wallets();
+    terms_accepted(&api, &operators).await;
     let signed = proposal(&operators).sign(&operators[0]).unwrap();
     let definition = Definition::from_value(api.propose_cluster(&signed).await.unwrap()).unwrap();
     let hash = &signed.config_hash;
 
     let stranger = Wallet::generate().unwrap();
+    terms_accepted(&api, std::slice::from_ref(&stranger)).await;
     refused_with(
         api.accept_invite(hash, &accept(&definition, Network::Hoodi, &enr(), &stranger)).await,
         401,
@@ -151,4 +162,50 @@ async fn health_and_unknown_routes_answer_json_as_the_real_api_does() {
     assert_eq!(unknown.status(), 404);
     assert!(unknown.headers()["content-type"].to_str().unwrap().contains("application/json"));
     assert_eq!(unknown.json::<Value>().await.unwrap()["statusCode"], 404);
+}
+
+#[tokio::test]
+async fn nothing_is_proposed_or_accepted_before_the_terms_are_and_only_the_current_terms_signed_count() {
+    let (api, _) = api().await;
+    let operators = wallets();
+    let signed = proposal(&operators).sign(&operators[0]).unwrap();
+    refused_with(api.propose_cluster(&signed).await, 401, "terms and conditions");
+
+    let old_terms = accept_terms(&format!("0x{}", "00".repeat(32)), TERMS_VERSION, Network::Hoodi, &operators[0]);
+    refused_with(api.accept_terms(&old_terms).await, 400, "Invalid terms and conditions hash");
+    let mut forged = accept_terms(TERMS_HASH, TERMS_VERSION, Network::Hoodi, &operators[0]);
+    forged.signature = accept_terms(TERMS_HASH, TERMS_VERSION, Network::Hoodi, &operators[1]).signature;
+    refused_with(api.accept_terms(&forged).await, 401, "Signature verification failed");
+
+    terms_accepted(&api, &operators[..1]).await;
+    let definition = Definition::from_value(api.propose_cluster(&signed).await.unwrap()).unwrap();
+    let early = accept(&definition, Network::Hoodi, &enr(), &operators[1]);
+    refused_with(api.accept_invite(&signed.config_hash, &early).await, 401, "terms and conditions");
+    terms_accepted(&api, &operators[1..2]).await;
+    api.accept_invite(&signed.config_hash, &early).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_lock_publishes_once_for_a_known_cluster_and_lists_under_each_operator() {
+    let (api, address) = api().await;
+    let operators = wallets();
+    terms_accepted(&api, &operators).await;
+    let signed = proposal(&operators).sign(&operators[0]).unwrap();
+    let definition = api.propose_cluster(&signed).await.unwrap();
+    let lock = serde_json::json!({"lock_hash": format!("0x{}", "ab".repeat(32)), "cluster_definition": definition});
+    let http = reqwest::Client::new();
+    let publish = |lock: Value| http.post(format!("http://{address}/v1/lock")).json(&lock).send();
+    assert_eq!(publish(lock.clone()).await.unwrap().status(), 201);
+    assert_eq!(publish(lock.clone()).await.unwrap().status(), 201, "a retry is idempotent");
+    let mut stranger = lock.clone();
+    stranger["cluster_definition"]["config_hash"] = format!("0x{}", "00".repeat(32)).into();
+    stranger["lock_hash"] = format!("0x{}", "cd".repeat(32)).into();
+    assert_eq!(publish(stranger).await.unwrap().status(), 404, "no lock for a definition the API never saw");
+
+    let url = format!("http://{address}/v1/lock/operator/{}?page=0&limit=10", operators[2].address());
+    let listed: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+    assert_eq!((&listed["total_count"], &listed["cluster_locks"][0]["lock_hash"]), (&1.into(), &lock["lock_hash"]));
+    let url = format!("http://{address}/v1/lock/operator/{}?page=0&limit=10", Wallet::generate().unwrap().address());
+    let none: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(none["total_count"], 0);
 }

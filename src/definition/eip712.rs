@@ -13,6 +13,7 @@ sol! {
     struct ConfigHash { string config_hash; }
     struct ENR { string enr; }
     struct CreatorConfigHash { string creator_config_hash; }
+    struct TermsAndConditions { string terms_and_conditions_hash; uint256 version; }
 }
 
 fn domain(network: Network) -> Eip712Domain {
@@ -38,6 +39,13 @@ pub fn enr_digest(enr: &str, network: Network) -> B256 {
 /// The digest the creator signs.
 pub fn creator_config_digest(def: &Definition, network: Network) -> B256 {
     CreatorConfigHash { creator_config_hash: def.config_hash_hex() }.eip712_signing_hash(&domain(network))
+}
+
+/// The digest a user signs to accept Obol's terms and conditions (the hash
+/// of the terms document and its version), as obol-sdk asks for it.
+pub fn terms_digest(terms_hash: &str, version: u64, network: Network) -> B256 {
+    TermsAndConditions { terms_and_conditions_hash: terms_hash.to_string(), version: U256::from(version) }
+        .eip712_signing_hash(&domain(network))
 }
 
 /// Why a signature yields no address.

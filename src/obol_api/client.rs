@@ -9,7 +9,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::{
-    launchpad::{Acceptance, SignedProposal},
+    launchpad::{Acceptance, SignedProposal, TermsAcceptance},
     retry::RetryPolicy,
 };
 use crate::definition::{Definition, DefinitionError, invite::OperatorAddress};
@@ -372,6 +372,14 @@ impl ObolApi {
     pub async fn propose_cluster(&self, proposal: &SignedProposal) -> Result<Value, ApiError> {
         let url = self.url("v1/definition");
         let request = self.http.post(url.clone()).bearer_auth(&proposal.creator_signature).json(&proposal.definition);
+        self.write_once(request, url).await
+    }
+
+    /// `POST /v1/termsAndConditions`: a user accepts Obol's terms, which the
+    /// API requires before their proposal or acceptance.
+    pub async fn accept_terms(&self, terms: &TermsAcceptance) -> Result<Value, ApiError> {
+        let url = self.url("v1/termsAndConditions");
+        let request = self.http.post(url.clone()).bearer_auth(&terms.signature).json(&terms.body);
         self.write_once(request, url).await
     }
 

@@ -123,6 +123,27 @@ impl ClusterProposal {
     }
 }
 
+/// A user's acceptance of Obol's terms and conditions (`POST
+/// /v1/termsAndConditions`), which the API asks for before a proposal or an
+/// acceptance from their address.
+pub struct TermsAcceptance {
+    pub body: Value,
+    pub signature: String,
+}
+
+/// What `wallet` signs to accept the terms whose document hashes to
+/// `terms_hash` (version `version`) on `network`.
+pub fn accept_terms(terms_hash: &str, version: u64, network: Network, wallet: &Wallet) -> TermsAcceptance {
+    let signature = wallet.sign_hex(eip712::terms_digest(terms_hash, version, network));
+    let body = json!({
+        "address": wallet.address(),
+        "version": version,
+        "terms_and_conditions_hash": terms_hash,
+        "fork_version": format!("0x{}", hex::encode(network.genesis_fork_version())),
+    });
+    TermsAcceptance { body, signature }
+}
+
 /// An operator's acceptance: the body of the `PUT` and its bearer token
 /// (the operator's signature over the config hash).
 pub struct Acceptance {

@@ -3,6 +3,11 @@
 //! operators with real keys, plus per-request fault injection. It backs the
 //! integration tests, the chart's `helm test` and the demo.
 //!
+//! The write side checks what the real API checks: `POST
+//! /v1/termsAndConditions` first, then the creator's `POST /v1/definition`
+//! and each operator's `PUT /v1/definition/{config_hash}`; `POST /v1/lock`
+//! is idempotent. Errors are JSON with `statusCode` and `message`.
+//!
 //! Control endpoints (not part of the real API) live under `/control/`:
 //! `POST /control/clusters` creates a cluster, `POST
 //! /control/clusters/{config_hash}/sign` signs for an operator (`{"operator":
@@ -187,9 +192,18 @@ impl StoredCluster {
     }
 }
 
+/// The terms the simulator asks users to accept: its own, the SHA-256 of
+/// "Obol API simulator: terms and conditions, version 1". The real API asks
+/// for the hash of Obol's current terms document, which a test machine
+/// cannot fetch.
+pub const TERMS_HASH: &str = "0x6a44a8c9a14abefd3a5b9859eaa29f7662f37259e2fb63e0d4c0d7423c061284";
+pub const TERMS_VERSION: u64 = 1;
+
 #[derive(Default)]
 struct Inner {
     clusters: Vec<StoredCluster>,
+    /// Addresses (lowercase) that accepted the terms.
+    terms_accepted: std::collections::HashSet<String>,
     faults: Vec<FaultRule>,
     locks: Vec<Value>,
     requests: HashMap<String, u64>,
@@ -297,6 +311,8 @@ impl Simulator {
             players.push(Player { wallet, enr: op.enr.clone() });
         }
         let addresses: Vec<String> = players.iter().map(|p| p.wallet.address()).collect();
+        // The operators the simulator plays accepted the terms long ago.
+        self.inner.lock().expect("simulator lock").terms_accepted.extend(addresses.iter().map(|a| a.to_lowercase()));
         let proposal = ClusterProposal {
             name: plan.name.clone(),
             network: plan.network,
@@ -362,6 +378,31 @@ impl Simulator {
         Ok(())
     }
 
+    /// `POST /v1/termsAndConditions`'s checks: the current terms, signed by
+    /// the address that accepts them.
+    fn accept_terms(&self, bearer: &str, body: &Value) -> Result<(), Refusal> {
+        let address = body["address"].as_str().unwrap_or_default();
+        let hash = body["terms_and_conditions_hash"].as_str().unwrap_or_default();
+        if !hash.eq_ignore_ascii_case(TERMS_HASH) || body["version"].as_u64() != Some(TERMS_VERSION) {
+            return Err(Refusal::new(StatusCode::BAD_REQUEST, "Invalid terms and conditions hash"));
+        }
+        let network = match body["fork_version"].as_str() {
+            None => Network::Mainnet,
+            Some(fork) => hex_field(fork)
+                .as_deref()
+                .and_then(Network::from_fork_version)
+                .ok_or_else(|| Refusal::new(StatusCode::BAD_REQUEST, "fork_version is not a supported network"))?,
+        };
+        let signer = hex_field(bearer).and_then(|signature| {
+            eip712::recover_signer(eip712::terms_digest(hash, TERMS_VERSION, network), &signature).ok()
+        });
+        if signer.is_none_or(|signer| !signer.to_checksum(None).eq_ignore_ascii_case(address)) {
+            return Err(Refusal::new(StatusCode::UNAUTHORIZED, "Signature verification failed"));
+        }
+        self.inner.lock().expect("simulator lock").terms_accepted.insert(address.to_lowercase());
+        Ok(())
+    }
+
     /// `POST /v1/definition`'s checks: a well-formed definition whose
     /// config hash is what it claims, signed by its creator, not yet known.
     fn propose(&self, bearer: &str, document: Value) -> Result<Value, Refusal> {
@@ -387,6 +428,9 @@ impl Simulator {
             return Err(Refusal::new(StatusCode::UNAUTHORIZED, "the signature is not the creator's"));
         }
         let mut inner = self.inner.lock().expect("simulator lock");
+        if !inner.terms_accepted.contains(&definition.creator.address.to_lowercase()) {
+            return Err(terms_missing(&definition.creator.address));
+        }
         if inner.cluster(&definition.config_hash_hex()).is_some() {
             return Err(Refusal::new(StatusCode::CONFLICT, "a definition with this config_hash already exists"));
         }
@@ -409,6 +453,9 @@ impl Simulator {
         let field = |name: &str| body[name].as_str().unwrap_or_default().to_string();
         let (address, enr) = (field("address"), field("enr"));
         let mut inner = self.inner.lock().expect("simulator lock");
+        if !inner.terms_accepted.contains(&address.to_lowercase()) {
+            return Err(terms_missing(&address));
+        }
         let cluster =
             inner.cluster(config_hash).ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "Data not found"))?;
         let Some(index) = cluster
@@ -464,9 +511,11 @@ impl Simulator {
         Router::new()
             .route("/v1/_health", get(health))
             .route("/v1/definition", post(propose_definition))
+            .route("/v1/termsAndConditions", post(accept_terms))
             .route("/v1/definition/operator/{address}", get(operator_definitions))
             .route("/v1/definition/{config_hash}", get(definition_by_hash).put(accept_invite))
             .route("/v1/lock/configHash/{config_hash}", get(lock_by_config_hash))
+            .route("/v1/lock/operator/{address}", get(locks_for_operator))
             .route("/v1/lock/{lock_hash}", get(lock_by_hash))
             .route("/lock", post(publish_lock))
             .route("/v1/lock", post(publish_lock))
@@ -626,6 +675,27 @@ async fn health() -> Json<Value> {
     Json(json!({"status": "ok", "info": up, "error": {}, "details": up}))
 }
 
+fn terms_missing(address: &str) -> Refusal {
+    Refusal::new(
+        StatusCode::UNAUTHORIZED,
+        format!(
+            "Missing t&c signature: {address} must accept the terms and conditions first (POST /v1/termsAndConditions)"
+        ),
+    )
+}
+
+/// `POST /v1/termsAndConditions`: a user accepts Obol's terms.
+async fn accept_terms(
+    State(sim): State<Simulator>,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    match sim.accept_terms(bearer(&headers), &body) {
+        Ok(()) => (StatusCode::CREATED, Json(json!({"message": "successful"}))).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
 /// `POST /v1/definition`: the creator proposes a cluster, authorised by
 /// their signature over the config hash.
 async fn propose_definition(
@@ -682,11 +752,51 @@ async fn publish_lock(State(sim): State<Simulator>, Json(lock): Json<Value>) -> 
         return api_error(StatusCode::BAD_REQUEST, "lock_hash is missing");
     };
     let mut inner = sim.inner.lock().expect("simulator lock");
-    if inner.locks.iter().any(|l| l["lock_hash"].as_str() == Some(&lock_hash)) {
-        return api_error(StatusCode::CONFLICT, "lock already published");
+    // Publishing again is an idempotent retry (201), as the API documents.
+    if let Some(published) = inner.locks.iter().find(|l| l["lock_hash"].as_str() == Some(&lock_hash)) {
+        return (StatusCode::CREATED, Json(published.clone())).into_response();
     }
-    inner.locks.push(lock);
-    (StatusCode::CREATED, Json(json!({"lock_hash": lock_hash}))).into_response()
+    let config_hash = lock["cluster_definition"]["config_hash"].as_str().unwrap_or_default().to_string();
+    if inner.cluster(&config_hash).is_none() {
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "The cluster definition corresponding to this lock file was not found",
+        );
+    }
+    inner.locks.push(lock.clone());
+    (StatusCode::CREATED, Json(lock)).into_response()
+}
+
+/// `GET /v1/lock/operator/{address}`: the locks of every cluster the
+/// operator is in, paged as the operator's definitions are.
+async fn locks_for_operator(
+    State(sim): State<Simulator>,
+    Path(address): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    let (Some(page), Some(limit)) = (query.page, query.limit) else {
+        return api_error(StatusCode::BAD_REQUEST, "page and limit are required");
+    };
+    let limit = limit.clamp(1, 100);
+    let inner = sim.inner.lock().expect("simulator lock");
+    let locks: Vec<Value> = inner
+        .locks
+        .iter()
+        .filter(|lock| {
+            lock["cluster_definition"]["operators"].as_array().is_some_and(|ops| {
+                ops.iter().any(|op| op["address"].as_str().is_some_and(|a| a.eq_ignore_ascii_case(&address)))
+            })
+        })
+        .cloned()
+        .collect();
+    let first = u64::from(inner.one_based_pages);
+    if page < first {
+        return api_error(StatusCode::BAD_REQUEST, "page starts at 1");
+    }
+    let slice: Vec<Value> =
+        locks.iter().skip(((page - first) * limit) as usize).take(limit as usize).cloned().collect();
+    let total_pages = (locks.len() as u64).div_ceil(limit);
+    Json(json!({"cluster_locks": slice, "total_count": locks.len(), "total_pages": total_pages})).into_response()
 }
 
 async fn control_create(State(sim): State<Simulator>, Json(plan): Json<ClusterPlan>) -> Response {

@@ -1,5 +1,7 @@
 //! The demo: a complete cluster formation on this machine, with no cluster.
-//! The Obol API simulator plays the Launchpad and three other operators, a
+//! The Obol API simulator stands in for the Obol API; the demo plays the
+//! Launchpad and the four operators' wallets through the API's own write
+//! endpoints (terms, the creator's proposal, each operator's acceptance), a
 //! local `charon relay` connects the nodes, four real `dv-sidecar dkg`
 //! processes (ours first) wait for the invite and run the DKG with real
 //! Charon, then four `charon run` processes validate against Charon's simnet
@@ -19,10 +21,14 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::{
-    definition::{Network, eip712},
+    definition::Network,
     enr::EnrPrivateKey,
     health::{CharonHealth, NodeHealth},
-    obol_api::simulator::{ClusterPlan, OperatorPlan, SignAt, Simulator, SimulatorConfig},
+    obol_api::{
+        ClientConfig, ObolApi,
+        launchpad::{self, ClusterProposal, Wallet},
+        simulator::{Simulator, SimulatorConfig, TERMS_HASH, TERMS_VERSION},
+    },
     status::{self, Phase, Status},
 };
 use process::{Children, free_port, tail};
@@ -103,7 +109,8 @@ struct Node {
     dir: PathBuf,
     key_file: PathBuf,
     status_file: PathBuf,
-    eth_key: k256::ecdsa::SigningKey,
+    /// The operator's wallet, which signs at the Launchpad.
+    wallet: Wallet,
     sidecar: Option<usize>,
     charon: Option<usize>,
     monitoring_url: Option<String>,
@@ -180,6 +187,7 @@ async fn drive(
     let api_address = simulator.clone().spawn(([127, 0, 0, 1], free_port()?).into()).await?;
     let api_endpoint = format!("http://{api_address}");
     current.api_endpoint = Some(api_endpoint.clone());
+    let api = ObolApi::new(ClientConfig::new(api_endpoint.parse()?));
 
     let mut nodes = Vec::new();
     for i in 0..NODES {
@@ -187,23 +195,18 @@ async fn drive(
         std::fs::create_dir_all(dir.join("data"))?;
         let key_file = dir.join("charon-enr-private-key");
         EnrPrivateKey::generate()?.save_new(&key_file)?;
-        let eth_key = loop {
-            if let Ok(key) = k256::ecdsa::SigningKey::from_slice(&rand::random::<[u8; 32]>()) {
-                break key;
-            }
-        };
         nodes.push(Node {
             dir: dir.clone(),
             key_file,
             status_file: dir.join("status.json"),
-            eth_key,
+            wallet: Wallet::generate()?,
             sidecar: None,
             charon: None,
             monitoring_url: None,
         });
     }
     for node in &mut nodes {
-        let operator = eip712::address_of(node.eth_key.verifying_key()).to_checksum(None);
+        let operator = node.wallet.address();
         let mut sidecar = Command::new(&options.sidecar);
         sidecar
             .arg("dkg")
@@ -231,7 +234,7 @@ async fn drive(
             bail!("the demo did not reach four healthy nodes within {}", humantime::format_duration(DEADLINE));
         }
         if invite.is_none() && started.elapsed() >= options.invite_after {
-            invite = Some((create_cluster(&simulator, &nodes)?, Instant::now()));
+            invite = Some((create_cluster(&api, &nodes).await?, Instant::now()));
         }
         if let Some((config_hash, invited_at)) = &invite {
             // Like an operator at the Launchpad, we sign once our node has
@@ -241,7 +244,7 @@ async fn drive(
                 && current.ours.as_ref().is_some_and(|s| s.phase == Phase::AwaitingOurSignature)
                 && invited_at.elapsed() >= options.signing_window / 6
             {
-                simulator.sign(config_hash, 0)?;
+                accept_invite(&api, config_hash, &nodes[0]).await?;
                 we_signed_at = Some(Instant::now());
             }
             // The other three follow a third, two thirds and a whole window
@@ -251,7 +254,7 @@ async fn drive(
                 && at.elapsed() >= options.signing_window.mul_f64((others_signed + 1) as f64 / 3.0)
             {
                 others_signed += 1;
-                simulator.sign(config_hash, others_signed)?;
+                accept_invite(&api, config_hash, &nodes[others_signed]).await?;
             }
         }
         for (i, node) in nodes.iter_mut().enumerate() {
@@ -316,27 +319,37 @@ async fn drive(
     }
 }
 
-/// The Launchpad creates the cluster and returns its config hash; every
-/// operator signs later, from the demo loop.
-fn create_cluster(simulator: &Simulator, nodes: &[Node]) -> anyhow::Result<String> {
-    let operators = nodes
-        .iter()
-        .map(|node| {
-            Ok(OperatorPlan {
-                enr: Some(EnrPrivateKey::load(&node.key_file)?.record().text().to_string()),
-                eth_private_key: Some(hex::encode(node.eth_key.to_bytes())),
-                sign: SignAt::Manual,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let created = simulator.create(ClusterPlan {
+/// At the Launchpad, every operator accepts the terms and the second
+/// operator proposes the cluster (an invitation, as the user would receive
+/// one); returns its config hash. Every operator accepts it later, from the
+/// demo loop.
+async fn create_cluster(api: &ObolApi, nodes: &[Node]) -> anyhow::Result<String> {
+    for node in nodes {
+        api.accept_terms(&launchpad::accept_terms(TERMS_HASH, TERMS_VERSION, Network::Hoodi, &node.wallet)).await?;
+    }
+    let creator = &nodes[1].wallet;
+    let proposal = ClusterProposal {
         name: "dv-pod demo".into(),
         network: Network::Hoodi,
         num_validators: 1,
         threshold: None,
-        operators,
-    })?;
-    Ok(created.config_hash)
+        operators: nodes.iter().map(|node| node.wallet.address()).collect(),
+        withdrawal_address: creator.address(),
+        fee_recipient_address: creator.address(),
+    }
+    .sign(creator)?;
+    api.propose_cluster(&proposal).await?;
+    Ok(proposal.config_hash)
+}
+
+/// The operator accepts the invite with their node's ENR, as they would at
+/// the Launchpad with their wallet.
+async fn accept_invite(api: &ObolApi, config_hash: &str, node: &Node) -> anyhow::Result<()> {
+    let definition =
+        api.definition(config_hash).await?.with_context(|| format!("the API lost definition {config_hash}"))?.parsed?;
+    let enr = EnrPrivateKey::load(&node.key_file)?.record().text().to_string();
+    api.accept_invite(config_hash, &launchpad::accept(&definition, Network::Hoodi, &enr, &node.wallet)).await?;
+    Ok(())
 }
 
 fn charon_run(options: &DemoOptions, node: &Node, relay_url: &str, monitoring: u16) -> anyhow::Result<Command> {

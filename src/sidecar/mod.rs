@@ -305,22 +305,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             let headers = beacon_proxy::BeaconHeaders::parse(&text)?;
             let routes = beacon_proxy::Route::consecutive(&upstreams, first_port)?;
-            let mut terminate =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
-            tokio::select! {
-                served = beacon_proxy::serve(headers, routes) => served?,
-                _ = terminate.recv() => tracing::info!("SIGTERM: beacon proxy stopping"),
-            }
-            Ok(ExitCode::SUCCESS)
+            serve_until_sigterm("beacon proxy", beacon_proxy::serve(headers, routes)).await
         }
         Command::SimnetGateway { listen, charon } => {
-            let mut terminate =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
-            tokio::select! {
-                served = simnet_gateway::serve(listen, charon) => served?,
-                _ = terminate.recv() => tracing::info!("SIGTERM: simnet gateway stopping"),
-            }
-            Ok(ExitCode::SUCCESS)
+            serve_until_sigterm("simnet gateway", simnet_gateway::serve(listen, charon)).await
         }
         Command::Check { status_configmap, namespace, charon_url } => {
             let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
@@ -386,4 +374,22 @@ async fn check_release(
         health.peers_total,
         health.validators.unwrap_or_default()
     ))
+}
+
+/// Serves until SIGTERM, which the kubelet sends to stop the container: a
+/// clean exit, not an error.
+async fn serve_until_sigterm<E>(
+    what: &str,
+    serving: impl std::future::Future<Output = Result<(), E>>,
+) -> anyhow::Result<ExitCode>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
+    tokio::select! {
+        served = serving => served?,
+        _ = terminate.recv() => tracing::info!("SIGTERM: {what} stopping"),
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -58,7 +58,7 @@ fn run_script(name: &str, args: &[&str]) -> Result<(), String> {
 
 extern "C" fn take_the_node_down() {
     // For a look at a failed test's pods; `tests/bed/node down` ends it.
-    if std::env::var_os("DV_BED_KEEP_NODE").is_some() {
+    if std::env::var_os("DV_BED_KEEP_NODE").is_some_and(|v| !v.is_empty()) {
         return;
     }
     if let Err(error) = run_script("node", &["down"]) {

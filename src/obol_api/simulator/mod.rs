@@ -502,6 +502,13 @@ impl Simulator {
         Ok(cluster.document.clone())
     }
 
+    /// Serves `lock` as published, whether or not its definition went
+    /// through this API (a cluster made by `charon create cluster`, say):
+    /// what only a simulator can do.
+    pub fn add_lock(&self, lock: Value) {
+        self.inner.lock().expect("simulator lock").locks.push(lock);
+    }
+
     pub fn set_faults(&self, faults: Vec<FaultRule>) {
         self.inner.lock().expect("simulator lock").faults = faults;
     }

@@ -39,10 +39,14 @@ impl Launchpad {
         format!("http://{}", self.address)
     }
 
-    pub fn down(&self) {
+    fn stop_serving(&self) {
         if let Some(stop) = self.stop.lock().unwrap().take() {
             let _ = stop.send(());
         }
+    }
+
+    pub fn down(&self) {
+        self.stop_serving();
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(self.address).is_ok() {
             assert!(Instant::now() < deadline, "the simulator still answers at {}", self.address);
@@ -58,9 +62,7 @@ impl Launchpad {
 
 impl Drop for Launchpad {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.lock().unwrap().take() {
-            let _ = stop.send(());
-        }
+        self.stop_serving();
     }
 }
 

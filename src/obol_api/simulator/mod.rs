@@ -183,10 +183,6 @@ impl StoredCluster {
         self.document["operators"].as_array().map(Vec::as_slice).unwrap_or_default()
     }
 
-    fn names(&self, address: &str) -> bool {
-        self.operators().iter().any(|op| op["address"].as_str().is_some_and(|a| a.eq_ignore_ascii_case(address)))
-    }
-
     fn signed_count(&self) -> usize {
         self.operators().iter().filter(|op| op["enr"].as_str().is_some_and(|e| !e.is_empty())).count()
     }
@@ -198,6 +194,14 @@ impl StoredCluster {
 /// cannot fetch.
 pub const TERMS_HASH: &str = "0x6a44a8c9a14abefd3a5b9859eaa29f7662f37259e2fb63e0d4c0d7423c061284";
 pub const TERMS_VERSION: u64 = 1;
+
+/// Where `address` (any case) is among a definition document's operators.
+fn operator_index(definition: &Value, address: &str) -> Option<usize> {
+    definition["operators"]
+        .as_array()?
+        .iter()
+        .position(|op| op["address"].as_str().is_some_and(|a| a.eq_ignore_ascii_case(address)))
+}
 
 #[derive(Default)]
 struct Inner {
@@ -458,11 +462,7 @@ impl Simulator {
         }
         let cluster =
             inner.cluster(config_hash).ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "Data not found"))?;
-        let Some(index) = cluster
-            .operators()
-            .iter()
-            .position(|op| op["address"].as_str().is_some_and(|a| a.eq_ignore_ascii_case(&address)))
-        else {
+        let Some(index) = operator_index(&cluster.document, &address) else {
             return Err(unauthorized("this address is not an operator of the cluster"));
         };
         if cluster.operators()[index]["enr"].as_str().is_some_and(|e| !e.is_empty()) {
@@ -626,7 +626,7 @@ async fn operator_definitions(
         let items: Vec<Value> = inner
             .clusters
             .iter()
-            .filter(|cluster| cluster.names(&address))
+            .filter(|cluster| operator_index(&cluster.document, &address).is_some())
             .map(|cluster| tamper(&fault, cluster.document.clone()))
             .collect();
         (items, inner.one_based_pages, inner.shifting_total)
@@ -789,11 +789,7 @@ async fn locks_for_operator(
     let locks: Vec<Value> = inner
         .locks
         .iter()
-        .filter(|lock| {
-            lock["cluster_definition"]["operators"].as_array().is_some_and(|ops| {
-                ops.iter().any(|op| op["address"].as_str().is_some_and(|a| a.eq_ignore_ascii_case(&address)))
-            })
-        })
+        .filter(|lock| operator_index(&lock["cluster_definition"], &address).is_some())
         .cloned()
         .collect();
     let first = u64::from(inner.one_based_pages);

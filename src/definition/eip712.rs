@@ -61,14 +61,25 @@ pub enum SignatureError {
 
 /// The address that produced a 65-byte R||S||V signature over `digest`.
 pub fn recover_signer(digest: B256, signature: &[u8]) -> Result<Address, SignatureError> {
+    parse_signature(signature)?.recover_address_from_prehash(&digest).map_err(|_| SignatureError::Unrecoverable)
+}
+
+/// The compressed secp256k1 key that produced a 65-byte R||S||V signature
+/// over `digest` (Charon's `k1util.Recover`, for node signatures of a lock).
+pub fn recover_key(digest: B256, signature: &[u8]) -> Result<[u8; 33], SignatureError> {
+    let key = parse_signature(signature)?.recover_from_prehash(&digest).map_err(|_| SignatureError::Unrecoverable)?;
+    key.to_encoded_point(true).as_bytes().try_into().map_err(|_| SignatureError::Unrecoverable)
+}
+
+/// V is 0/1 or 27/28, as both Charon and wallets write it.
+fn parse_signature(signature: &[u8]) -> Result<Signature, SignatureError> {
     let bytes: &[u8; 65] = signature.try_into().map_err(|_| SignatureError::Length(signature.len()))?;
     let parity = match bytes[64] {
         0 | 27 => false,
         1 | 28 => true,
         other => return Err(SignatureError::RecoveryId(other)),
     };
-    let signature = Signature::new(U256::from_be_slice(&bytes[..32]), U256::from_be_slice(&bytes[32..64]), parity);
-    signature.recover_address_from_prehash(&digest).map_err(|_| SignatureError::Unrecoverable)
+    Ok(Signature::new(U256::from_be_slice(&bytes[..32]), U256::from_be_slice(&bytes[32..64]), parity))
 }
 
 /// Signs `digest` with an operator's Ethereum key as wallets do for EIP-712:

@@ -6,10 +6,13 @@
 //! passing it on (to `charon dkg`, to disk) never changes a byte or drops an
 //! unknown field, and the typed view is read from it the way Charon's
 //! `UnmarshalJSON` reads each version. Verification lives in [`verify`],
-//! the hash roots in [`ssz`], the signatures in [`eip712`].
+//! the hash roots in [`ssz`], the signatures in [`eip712`]; the cluster
+//! lock that a DKG produces from a definition is [`lock`].
 
+pub mod bls;
 pub mod eip712;
 pub mod invite;
+pub mod lock;
 pub mod network;
 pub mod ssz;
 pub mod verify;

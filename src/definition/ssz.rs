@@ -9,6 +9,7 @@
 
 use sha2::{Digest, Sha256};
 
+use super::lock::{BuilderRegistration, DepositData, DistValidator, Lock};
 use super::{Definition, DefinitionVersion, hex_field};
 
 const MAX_UUID: usize = 64;
@@ -47,14 +48,131 @@ pub fn definition_hash(def: &Definition) -> Result<[u8; 32], HashError> {
 
 fn hash(def: &Definition, config_only: bool) -> Result<[u8; 32], HashError> {
     let mut h = Hasher::default();
-    match def.version {
-        DefinitionVersion::V1_0 | DefinitionVersion::V1_1 | DefinitionVersion::V1_2 => {
-            legacy(def, &mut h, config_only)?
-        }
-        DefinitionVersion::V1_3 | DefinitionVersion::V1_4 => v1_3_or_4(def, &mut h, config_only)?,
-        _ => v1_5_or_later(def, &mut h, config_only)?,
-    }
+    walk_definition(def, &mut h, config_only)?;
     Ok(h.root())
+}
+
+fn walk_definition(def: &Definition, h: &mut Hasher, config_only: bool) -> Result<(), HashError> {
+    match def.version {
+        DefinitionVersion::V1_0 | DefinitionVersion::V1_1 | DefinitionVersion::V1_2 => legacy(def, h, config_only),
+        DefinitionVersion::V1_3 | DefinitionVersion::V1_4 => v1_3_or_4(def, h, config_only),
+        _ => v1_5_or_later(def, h, config_only),
+    }
+}
+
+const PUBLIC_KEY_LEN: usize = 48;
+const WITHDRAWAL_CREDENTIALS_LEN: usize = 32;
+const BLS_SIGNATURE_LEN: usize = 96;
+
+/// The lock hash as Charon's `hashLock` computes it: the definition (with
+/// its signatures) followed by the validators, each in its version's shape.
+pub fn lock_hash(lock: &Lock) -> Result<[u8; 32], HashError> {
+    let version = lock.definition.version;
+    let mut h = Hasher::default();
+    let index = h.index();
+    walk_definition(&lock.definition, &mut h, false)?;
+    let validators = h.index();
+    for validator in &lock.validators {
+        if version <= DefinitionVersion::V1_2 {
+            legacy_validator(validator, &mut h);
+        } else {
+            validator_v1_3_or_later(validator, version, &mut h)?;
+        }
+    }
+    let count = lock.validators.len() as u64;
+    if version <= DefinitionVersion::V1_2 {
+        h.merkleize_with_mixin(validators, count, count);
+    } else {
+        if count > MAX_VALIDATORS {
+            return Err(HashError::TooMany { field: "distributed_validators", limit: MAX_VALIDATORS });
+        }
+        h.merkleize_with_mixin(validators, count, MAX_VALIDATORS);
+    }
+    h.merkleize(index);
+    Ok(h.root())
+}
+
+/// v1.0-v1.2: the public key hashed as its 0x-hex text, shares as raw bytes.
+fn legacy_validator(validator: &DistValidator, h: &mut Hasher) {
+    let index = h.index();
+    h.put_bytes(to_0x_hex(&validator.public_key).as_bytes());
+    let shares = h.index();
+    for share in &validator.public_shares {
+        h.put_bytes(share);
+    }
+    let count = validator.public_shares.len() as u64;
+    h.merkleize_with_mixin(shares, count, count);
+    h.merkleize(index);
+}
+
+fn validator_v1_3_or_later(
+    validator: &DistValidator,
+    version: DefinitionVersion,
+    h: &mut Hasher,
+) -> Result<(), HashError> {
+    let index = h.index();
+    if version <= DefinitionVersion::V1_4 {
+        h.put_bytes(&validator.public_key);
+    } else {
+        h.put_bytes_n(&validator.public_key, PUBLIC_KEY_LEN, "distributed_public_key")?;
+    }
+    let shares = h.index();
+    if validator.public_shares.len() as u64 > MAX_OPERATORS {
+        return Err(HashError::TooMany { field: "public_shares", limit: MAX_OPERATORS });
+    }
+    for share in &validator.public_shares {
+        h.put_bytes_n(share, PUBLIC_KEY_LEN, "public_shares[]")?;
+    }
+    h.merkleize_with_mixin(shares, validator.public_shares.len() as u64, MAX_OPERATORS);
+    match version {
+        DefinitionVersion::V1_3 | DefinitionVersion::V1_4 | DefinitionVersion::V1_5 => {}
+        // v1.6 appends the deposit's fields without merkleizing them
+        // (a bug Charon keeps for compatibility).
+        DefinitionVersion::V1_6 => deposit_fields(validator.deposits.first().unwrap_or(&DepositData::default()), h)?,
+        DefinitionVersion::V1_7 => deposit(validator.deposits.first().unwrap_or(&DepositData::default()), h)?,
+        _ => {
+            let deposits = h.index();
+            if validator.deposits.len() as u64 > MAX_DEPOSIT_AMOUNTS {
+                return Err(HashError::TooMany { field: "partial_deposit_data", limit: MAX_DEPOSIT_AMOUNTS });
+            }
+            for data in &validator.deposits {
+                deposit(data, h)?;
+            }
+            h.merkleize_with_mixin(deposits, validator.deposits.len() as u64, MAX_DEPOSIT_AMOUNTS);
+        }
+    }
+    if version >= DefinitionVersion::V1_7 {
+        registration(&validator.builder_registration, h)?;
+    }
+    h.merkleize(index);
+    Ok(())
+}
+
+fn deposit_fields(data: &DepositData, h: &mut Hasher) -> Result<(), HashError> {
+    h.put_bytes_n(&data.public_key, PUBLIC_KEY_LEN, "deposit pubkey")?;
+    h.put_bytes_n(&data.withdrawal_credentials, WITHDRAWAL_CREDENTIALS_LEN, "withdrawal_credentials")?;
+    h.put_uint64(data.amount as u64);
+    h.put_bytes_n(&data.signature, BLS_SIGNATURE_LEN, "deposit signature")
+}
+
+fn deposit(data: &DepositData, h: &mut Hasher) -> Result<(), HashError> {
+    let index = h.index();
+    deposit_fields(data, h)?;
+    h.merkleize(index);
+    Ok(())
+}
+
+fn registration(reg: &BuilderRegistration, h: &mut Hasher) -> Result<(), HashError> {
+    let index = h.index();
+    let message = h.index();
+    h.put_bytes(&reg.fee_recipient);
+    h.put_uint64(reg.gas_limit as u64);
+    h.put_uint64(reg.timestamp as u64);
+    h.put_bytes_n(&reg.public_key, PUBLIC_KEY_LEN, "builder_registration.message.pubkey")?;
+    h.merkleize(message);
+    h.put_bytes_n(&reg.signature, BLS_SIGNATURE_LEN, "builder_registration.signature")?;
+    h.merkleize(index);
+    Ok(())
 }
 
 /// A mirror of fastssz's `Hasher`: values are appended as 32-byte chunks and

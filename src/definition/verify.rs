@@ -58,19 +58,19 @@ impl Report {
         self.failures().next().map(|c| format!("{}: {}", c.name, c.detail))
     }
 
-    fn push(&mut self, name: impl Into<String>, status: Status, detail: impl Into<String>) {
+    pub(super) fn push(&mut self, name: impl Into<String>, status: Status, detail: impl Into<String>) {
         self.checks.push(Check { name: name.into(), status, detail: detail.into() });
     }
 
-    fn pass(&mut self, name: impl Into<String>, detail: impl Into<String>) {
+    pub(super) fn pass(&mut self, name: impl Into<String>, detail: impl Into<String>) {
         self.push(name, Status::Pass, detail);
     }
 
-    fn fail(&mut self, name: impl Into<String>, detail: impl Into<String>) {
+    pub(super) fn fail(&mut self, name: impl Into<String>, detail: impl Into<String>) {
         self.push(name, Status::Fail, detail);
     }
 
-    fn record(&mut self, name: impl Into<String>, outcome: Result<String, String>) {
+    pub(super) fn record(&mut self, name: impl Into<String>, outcome: Result<String, String>) {
         match outcome {
             Ok(detail) => self.pass(name, detail),
             Err(detail) => self.fail(name, detail),
@@ -122,7 +122,7 @@ fn check_distinct_operators(def: &Definition, report: &mut Report) {
     report.record("operators.distinct", outcome);
 }
 
-fn check_hashes(def: &Definition, report: &mut Report) {
+pub(super) fn check_hashes(def: &Definition, report: &mut Report) {
     let compare = |computed: Result<[u8; 32], ssz::HashError>, stated: &[u8], what: &str| match computed {
         Err(e) => Err(format!("cannot compute the {what}: {e}")),
         Ok(root) if root.as_slice() == stated => Ok(format!("0x{}", hex::encode(root))),
@@ -158,7 +158,7 @@ fn check_signer(expected: &str, digest: B256, signature: &[u8]) -> Result<String
     }
 }
 
-fn check_signatures(def: &Definition, network: Option<Network>, report: &mut Report) {
+pub(super) fn check_signatures(def: &Definition, network: Option<Network>, report: &mut Report) {
     let any_signature = def.operators.iter().any(|o| !o.config_signature.is_empty() || !o.enr_signature.is_empty());
     if !def.version.has_signatures() {
         if any_signature {

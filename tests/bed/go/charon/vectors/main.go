@@ -134,9 +134,11 @@ func main() {
 	writeJSON(*out, "definitions.json", defs)
 	writeJSON(*out, "tampered.json", tampered)
 	writeJSON(*out, "unsigned.json", unsignedDefinitions(*charonBin))
+	locks := lockVectors(defs, *charonBin)
+	writeJSON(*out, "locks.json", locks)
 
-	fmt.Printf("vectors: %d ENRs, %d signed definitions, %d tampered, written to %s\n",
-		len(enrs), len(defs), len(tampered), *out)
+	fmt.Printf("vectors: %d ENRs, %d signed definitions, %d tampered, %d locks, written to %s\n",
+		len(enrs), len(defs), len(tampered), len(locks), *out)
 }
 
 func must(err error) {

@@ -20,6 +20,7 @@ fn every_phase_has_a_documented_example_that_matches_the_schema_and_the_code() {
         "dkg_running",
         "dkg_failed",
         "done",
+        "lock_refused",
     ];
     for phase in phases {
         let example = examples.get(phase).unwrap_or_else(|| panic!("no example for {phase}"));
@@ -28,6 +29,12 @@ fn every_phase_has_a_documented_example_that_matches_the_schema_and_the_code() {
         assert_eq!(serde_json::to_value(parsed.phase).unwrap(), phase);
         if phase == "waiting_for_invite" {
             assert!(parsed.detail.is_some(), "waiting for an invite says why none is usable");
+        }
+        if phase == "lock_refused" {
+            assert!(
+                parsed.error.as_ref().is_some_and(|e| e.next_retry_at.is_none() && e.reason.contains("lock")),
+                "a refused lock names the failing check and promises no retry"
+            );
         }
         if phase == "dkg_failed" {
             assert!(

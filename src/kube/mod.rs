@@ -253,7 +253,7 @@ impl PhaseEvents {
     /// Records that formation entered `status.phase`.
     pub async fn record(&self, status: &crate::status::Status) {
         let event = kube::runtime::events::Event {
-            type_: if status.phase == crate::status::Phase::DkgFailed {
+            type_: if matches!(status.phase, crate::status::Phase::DkgFailed | crate::status::Phase::LockRefused) {
                 kube::runtime::events::EventType::Warning
             } else {
                 kube::runtime::events::EventType::Normal

@@ -37,7 +37,7 @@ use crate::{
     definition::{
         Definition, Network,
         invite::{Invite, OperatorAddress, OurNode, classify},
-        verify::verify,
+        lock::{self, Lock},
     },
     enr::{EnrPrivateKey, KEY_FILE_NAME},
     kube::{PhaseEvents, StatusConfigMap},
@@ -206,21 +206,28 @@ async fn form(
     let cluster_dir = config.data_dir.join(CLUSTER_DIR);
 
     finish_interrupted_attempt(config, &enr)?;
-    if cluster_dir.exists() {
-        let lock = check_existing_cluster(&cluster_dir, enr.text())?;
-        reporter.update(|s| {
-            s.phase = Phase::Done;
-            s.lock_hash = Some(lock);
-        });
-        return Ok(());
-    }
-
-    if let Some(existing) = &config.existing {
-        let lock = adopt_existing_cluster(config, existing, enr.text()).await?;
-        reporter.update(|s| {
-            s.phase = Phase::Done;
-            s.lock_hash = Some(lock);
-        });
+    if cluster_dir.exists() || config.existing.is_some() {
+        let checked = match &config.existing {
+            _ if cluster_dir.exists() => check_existing_cluster(&cluster_dir, enr.text()),
+            Some(existing) => adopt_existing_cluster(config, existing, enr.text()).await,
+            None => unreachable!("one of the two holds"),
+        };
+        match checked {
+            Ok(lock) => reporter.update(|s| {
+                s.phase = Phase::Done;
+                s.lock_hash = Some(lock);
+                s.error = None;
+            }),
+            Err(error) => {
+                if let Some(refused) = error.downcast_ref::<LockRefused>() {
+                    reporter.update(|s| {
+                        s.phase = Phase::LockRefused;
+                        s.error = Some(Failure { reason: refused.to_string(), next_retry_at: None });
+                    });
+                }
+                return Err(error);
+            }
+        }
         return Ok(());
     }
 
@@ -479,64 +486,38 @@ fn judge_outputs(dir: &Path, our_enr: &str, expected: &Definition) -> Result<Str
     if lock.definition.config_hash != expected.config_hash {
         return Err("the cluster lock is for another definition".into());
     }
-    let ours = lock.our_public_shares(our_enr).ok_or("the cluster lock does not contain this node's ENR")?;
+    let ours = our_public_shares(&lock, our_enr).ok_or("the cluster lock does not contain this node's ENR")?;
     check_keystores(&dir.join(KEYS_DIR), &ours)?;
-    Ok(lock.lock_hash)
+    Ok(lock.lock_hash_hex())
 }
 
-struct Lock {
-    definition: Definition,
-    lock_hash: String,
-    /// Per distributed validator, each operator's public key share (hex).
-    public_shares: Vec<Vec<String>>,
+/// A cluster that must not run: its lock does not verify, does not name
+/// this node, or its key shares are not the ones the lock assigns us.
+/// Reported as `lock_refused`; nothing on disk is changed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LockRefused(String);
+
+/// The public key shares (hex) that belong to the operator with `enr`, one
+/// per validator; `None` if the lock does not name that ENR.
+fn our_public_shares(lock: &Lock, enr: &str) -> Option<Vec<String>> {
+    let index = lock.operator_index(enr)?;
+    lock.validators.iter().map(|v| v.public_shares.get(index).map(hex::encode)).collect()
 }
 
-impl Lock {
-    /// The public key shares that belong to the operator with `enr`, one per
-    /// validator; `None` if the lock does not name that ENR.
-    fn our_public_shares(&self, enr: &str) -> Option<Vec<String>> {
-        let index = self.definition.operators.iter().position(|o| o.enr == enr)?;
-        self.public_shares.iter().map(|shares| shares.get(index).cloned()).collect()
-    }
-}
-
-/// Reads a cluster lock and verifies the definition inside it.
+/// Reads a cluster lock and verifies it as Charon does, deposits included.
 fn read_lock(path: &Path) -> Result<Lock, String> {
     let bytes = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
-    let definition = Definition::from_value(value["cluster_definition"].clone())
-        .map_err(|e| format!("{}: cluster_definition: {e}", path.display()))?;
-    let report = verify(&definition);
-    if let Some(failure) = report.first_failure() {
-        return Err(format!("{}: the definition inside does not verify: {failure}", path.display()));
+    let lock = Lock::from_json(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    verified(lock).map_err(|e| format!("{} {e}", path.display()))
+}
+
+/// The lock, if every check passes; otherwise the first failing check.
+fn verified(lock: Lock) -> Result<Lock, String> {
+    match lock::verify(&lock).first_failure() {
+        None => Ok(lock),
+        Some(failure) => Err(format!("does not verify: {failure}")),
     }
-    let public_shares: Vec<Vec<String>> = value["distributed_validators"]
-        .as_array()
-        .map(|validators| {
-            validators
-                .iter()
-                .map(|v| {
-                    v["public_shares"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .map(String::from)
-                        .collect()
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    if public_shares.len() as i64 != definition.num_validators {
-        return Err(format!(
-            "{}: {} distributed validators for num_validators {}",
-            path.display(),
-            public_shares.len(),
-            definition.num_validators
-        ));
-    }
-    let lock_hash = value["lock_hash"].as_str().unwrap_or_default().to_string();
-    Ok(Lock { definition, lock_hash, public_shares })
 }
 
 /// Every validator has its keystore and password, and each keystore holds
@@ -568,19 +549,20 @@ fn check_keystores(dir: &Path, our_shares: &[String]) -> Result<(), String> {
 /// A cluster directory exists: it must be complete and ours. It is never
 /// changed here, whatever state it is in.
 fn check_existing_cluster(cluster_dir: &Path, our_enr: &str) -> anyhow::Result<String> {
-    let lock = read_lock(&cluster_dir.join(LOCK_FILE)).map_err(anyhow::Error::msg).with_context(|| {
-        format!("{} exists but does not hold a valid cluster lock; it is left untouched", cluster_dir.display())
+    let lock = read_lock(&cluster_dir.join(LOCK_FILE)).map_err(|e| {
+        LockRefused(format!("{e}; {} is left untouched and Charon does not start", cluster_dir.display()))
     })?;
-    let Some(ours) = lock.our_public_shares(our_enr) else {
-        bail!(
+    let Some(ours) = our_public_shares(&lock, our_enr) else {
+        return Err(LockRefused(format!(
             "the cluster lock in {} does not contain this node's ENR {our_enr}: the ENR key and the lock belong to \
              different nodes (was the key Secret replaced?)",
             cluster_dir.display()
-        );
+        ))
+        .into());
     };
-    check_keystores(&cluster_dir.join(KEYS_DIR), &ours).map_err(anyhow::Error::msg)?;
-    tracing::info!(lock_hash = %lock.lock_hash, "a valid cluster lock is already in place; nothing to do");
-    Ok(lock.lock_hash)
+    check_keystores(&cluster_dir.join(KEYS_DIR), &ours).map_err(LockRefused)?;
+    tracing::info!(lock_hash = %lock.lock_hash_hex(), "a verified cluster lock is already in place; nothing to do");
+    Ok(lock.lock_hash_hex())
 }
 
 /// A previous run died mid-attempt. A result that is complete and verified
@@ -797,10 +779,12 @@ async fn adopt_existing_cluster(
     existing: &ExistingCluster,
     our_enr: &str,
 ) -> anyhow::Result<String> {
-    let lock: Value = match &existing.lock {
+    let (lock, source): (Value, String) = match &existing.lock {
         LockSource::File(path) => {
-            serde_json::from_slice(&fs::read(path).with_context(|| format!("reading {}", path.display()))?)
-                .with_context(|| format!("{} is not a JSON cluster lock", path.display()))?
+            let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let value = serde_json::from_slice(&bytes)
+                .map_err(|e| LockRefused(format!("{} is not a JSON cluster lock: {e}", path.display())))?;
+            (value, path.display().to_string())
         }
         LockSource::Hash(hash) => {
             // Fetched once per start: a transient failure is retried here.
@@ -812,18 +796,29 @@ async fn adopt_existing_cluster(
                 .await
                 .with_context(|| format!("fetching lock {hash} from {}", config.api.base_url))?
                 .with_context(|| format!("the Obol API has no lock {hash}: check charon.lock.hash"))?;
-            if !lock["lock_hash"].as_str().is_some_and(|h| h.eq_ignore_ascii_case(hash)) {
-                bail!("the Obol API answered lock {hash} with a lock whose lock_hash is {}", lock["lock_hash"]);
-            }
-            lock
+            (lock, format!("{hash} from {}", config.api.base_url))
         }
     };
-    let definition = Definition::from_value(lock["cluster_definition"].clone())
-        .map_err(|e| anyhow::anyhow!("the lock's cluster_definition: {e}"))?;
+    // Nothing is written before the lock verifies; a fetched one must also
+    // hash to the value asked for (its stated hash is checked against its
+    // content by the verification).
+    let lock = Lock::from_value(lock)
+        .map_err(|e| LockRefused(format!("the lock {source}: {e}")))
+        .and_then(|lock| verified(lock).map_err(|e| LockRefused(format!("the lock {source} {e}"))))?;
+    if let LockSource::Hash(hash) = &existing.lock {
+        let asked = hash.trim_start_matches("0x");
+        if !lock.lock_hash_hex().trim_start_matches("0x").eq_ignore_ascii_case(asked) {
+            return Err(LockRefused(format!(
+                "the Obol API answered lock {hash} with a lock that hashes to {}: check charon.lock.hash",
+                lock.lock_hash_hex()
+            ))
+            .into());
+        }
+    }
     let scratch = config.data_dir.join(ATTEMPT_DIR);
-    let staged = stage_existing_cluster(&scratch, &lock, &existing.keys_dir)
+    let staged = stage_existing_cluster(&scratch, &Value::Object(lock.json().clone()), &existing.keys_dir)
         .map_err(|e| format!("{e:#}"))
-        .and_then(|()| judge_outputs(&scratch, our_enr, &definition));
+        .and_then(|()| judge_outputs(&scratch, our_enr, &lock.definition));
     match staged {
         Ok(lock_hash) => {
             tracing::info!(%lock_hash, "adopting a cluster formed elsewhere; no DKG runs");
@@ -832,7 +827,7 @@ async fn adopt_existing_cluster(
         }
         Err(problem) => {
             fs::remove_dir_all(&scratch).context("removing the rejected copy")?;
-            bail!("the existing cluster cannot be used: {problem}")
+            Err(LockRefused(format!("the existing cluster cannot be used: {problem}")).into())
         }
     }
 }

@@ -295,6 +295,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             match dkg::run(config).await {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(error) if error.is::<dkg::Stopped>() => Ok(ExitCode::from(143)),
+                Err(error) if error.is::<dkg::LockRefused>() => {
+                    tracing::error!(error = format!("{error:#}"), "the cluster lock is refused; Charon does not start");
+                    Ok(ExitCode::from(crate::cli::EXIT_INVALID))
+                }
                 Err(error) => Err(error),
             }
         }

@@ -35,10 +35,14 @@ pub enum Phase {
     DkgFailed,
     /// The cluster lock and key shares are in place.
     Done,
+    /// The cluster lock in place, or offered for adoption, does not verify
+    /// (`error.reason` names the failing check). Charon does not start and
+    /// the data directory is left exactly as it is.
+    LockRefused,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 7] = [
+    pub const ALL: [Phase; 8] = [
         Phase::KeyReady,
         Phase::WaitingForInvite,
         Phase::AwaitingOurSignature,
@@ -46,6 +50,7 @@ impl Phase {
         Phase::DkgRunning,
         Phase::DkgFailed,
         Phase::Done,
+        Phase::LockRefused,
     ];
 
     /// The phase as the contract spells it (`waiting_for_invite`, ...).
@@ -58,6 +63,7 @@ impl Phase {
             Phase::DkgRunning => "dkg_running",
             Phase::DkgFailed => "dkg_failed",
             Phase::Done => "done",
+            Phase::LockRefused => "lock_refused",
         }
     }
 }

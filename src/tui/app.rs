@@ -303,7 +303,9 @@ impl App {
         let Some(status) = &self.status else { return };
         self.screen = match status.phase {
             Phase::KeyReady | Phase::WaitingForInvite | Phase::AwaitingOurSignature => Screen::Enr,
-            Phase::WaitingForSignatures | Phase::DkgRunning | Phase::DkgFailed => Screen::Formation,
+            Phase::WaitingForSignatures | Phase::DkgRunning | Phase::DkgFailed | Phase::LockRefused => {
+                Screen::Formation
+            }
             Phase::Done if nodes_started => Screen::Health,
             Phase::Done => Screen::Formation,
         };

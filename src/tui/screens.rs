@@ -261,6 +261,7 @@ fn phase_text(phase: Phase) -> &'static str {
         Phase::DkgRunning => "Distributed key generation running",
         Phase::DkgFailed => "DKG failed: retrying",
         Phase::Done => "Formed: cluster lock and key shares in place",
+        Phase::LockRefused => "Cluster lock refused: Charon does not start",
     }
 }
 
@@ -323,7 +324,7 @@ fn draw_formation(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 fn summary_lines(status: &Status, now: SystemTime, theme: &Theme) -> Vec<Line<'static>> {
     let style = match status.phase {
         Phase::Done => theme.good(),
-        Phase::DkgFailed => theme.bad(),
+        Phase::DkgFailed | Phase::LockRefused => theme.bad(),
         _ => theme.bold(),
     };
     let mut lines = vec![Line::from(vec![
@@ -345,6 +346,7 @@ fn summary_lines(status: &Status, now: SystemTime, theme: &Theme) -> Vec<Line<'s
             Span::raw(format!("Invite {:?}  config {}  ", invite.name, short_hash(&invite.config_hash))),
             Span::styled(format!("signed {}/{}", invite.signed, invite.total), theme.bold()),
         ])),
+        None if status.phase == Phase::LockRefused => {}
         None => lines.push(Line::styled("No invite names your operator yet.", theme.dim())),
     }
     lines
@@ -365,7 +367,12 @@ fn detail_lines(status: &Status, app: &App, theme: &Theme) -> Vec<Line<'static>>
     }
     if let Some(error) = &status.error {
         let retry = error.next_retry_at.as_deref().map(|at| format!("; next try {}", relative(at, app.now)));
-        lines.push(Line::styled(format!("Last failure: {}{}", error.reason, retry.unwrap_or_default()), theme.bad()));
+        let label = if status.phase == Phase::LockRefused {
+            "Refused (fix the lock or the key shares, then restart the pod)"
+        } else {
+            "Last failure"
+        };
+        lines.push(Line::styled(format!("{label}: {}{}", error.reason, retry.unwrap_or_default()), theme.bad()));
     }
     if let Some(lock) = &status.lock_hash {
         lines.push(Line::styled(format!("Cluster lock {lock}"), theme.good()));

@@ -65,7 +65,7 @@ fn status(phase: Phase) -> Status {
         operators: std::iter::once(US).chain(OTHERS).map(str::to_string).collect(),
     };
     match phase {
-        Phase::KeyReady | Phase::WaitingForInvite => {}
+        Phase::KeyReady | Phase::WaitingForInvite | Phase::LockRefused => {}
         Phase::AwaitingOurSignature => status.invite = Some(invite(0)),
         Phase::WaitingForSignatures => status.invite = Some(invite(2)),
         Phase::DkgRunning | Phase::DkgFailed | Phase::Done => {
@@ -77,6 +77,14 @@ fn status(phase: Phase) -> Status {
         status.error = Some(Failure {
             reason: "charon dkg ended with exit status 1: timeout waiting for peers".into(),
             next_retry_at: Some(at(25)),
+        });
+    }
+    if phase == Phase::LockRefused {
+        status.error = Some(Failure {
+            reason: "/data/cluster/cluster-lock.json does not verify: node_signatures[1]: not signed by \
+                     operators[1]'s ENR key: the lock hash or the signature was changed"
+                .into(),
+            next_retry_at: None,
         });
     }
     if phase == Phase::WaitingForInvite {
@@ -278,6 +286,7 @@ fn formation_in_every_phase() {
         ("dkg_running", Phase::DkgRunning),
         ("dkg_failed", Phase::DkgFailed),
         ("done", Phase::Done),
+        ("lock_refused", Phase::LockRefused),
     ] {
         let mut app = app(Mode::Cluster, Screen::Formation);
         app.status = Some(status(phase));

@@ -80,6 +80,9 @@ fn assert_refused_before_anything_is_written(cluster: &Cluster, out: &Output, ch
     assert_eq!(std::fs::read_dir(&cluster.data).unwrap().count(), 0, "nothing is written for a refused lock");
 }
 
+/// One change to a lock's JSON.
+type Change = fn(&mut Value);
+
 fn flip_hex(value: &mut Value) {
     let text = value.as_str().unwrap();
     let mut bytes = hex::decode(&text[2..]).unwrap();
@@ -95,7 +98,7 @@ fn other_bls_key() -> Value {
 #[test]
 fn a_lock_changed_in_one_field_is_refused_on_adoption_with_the_failing_check_named() {
     let cluster = cluster();
-    let cases: [(&str, fn(&mut Value), &str); 6] = [
+    let cases: [(&str, Change, &str); 6] = [
         ("lock hash", |l| flip_hex(&mut l["lock_hash"]), "lock_hash"),
         ("node signature", |l| flip_hex(&mut l["node_signatures"][1]), "node_signatures[1]"),
         ("aggregate signature", |l| flip_hex(&mut l["signature_aggregate"]), "signature_aggregate"),
@@ -127,7 +130,7 @@ fn a_lock_changed_in_one_field_is_refused_on_adoption_with_the_failing_check_nam
 #[test]
 fn a_lock_signed_again_after_a_change_is_refused_by_the_check_the_signatures_cannot_satisfy() {
     let cluster = cluster();
-    let cases: [(fn(&mut Value), &str); 4] = [
+    let cases: [(Change, &str); 4] = [
         (
             |l| l["distributed_validators"][0]["distributed_public_key"] = other_bls_key(),
             "distributed_validators[0].builder_registration",

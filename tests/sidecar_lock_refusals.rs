@@ -78,6 +78,22 @@ fn assert_refused_before_anything_is_written(cluster: &Cluster, out: &Output, ch
     let error = published.error.expect("a refusal carries its reason");
     assert!(error.reason.contains(check) && error.next_retry_at.is_none(), "{error:?}");
     assert_eq!(std::fs::read_dir(&cluster.data).unwrap().count(), 0, "nothing is written for a refused lock");
+    let offered = cluster.data.parent().unwrap().join("offered-lock.json");
+    if offered.exists() {
+        assert_plugin_refuses(&offered, check);
+    }
+}
+
+/// `kubectl dv lock verify` refuses the same lock at the same check.
+fn assert_plugin_refuses(lock: &Path, check: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-dv"))
+        .args(["lock", "verify", lock.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let name = check.split(':').next().unwrap();
+    assert!(stdout.contains(&format!("FAILED  {name}")), "the plugin also fails {name}: {stdout}");
 }
 
 /// One change to a lock's JSON.
@@ -225,4 +241,5 @@ fn a_cluster_in_place_whose_lock_no_longer_verifies_is_refused_on_every_start_an
         assert!(reason.contains("node_signatures[2]") && reason.contains("left untouched"), "{reason}");
         assert_eq!(tree(&cluster.data), before, "the data directory is never modified");
     }
+    assert_plugin_refuses(&in_place, "node_signatures[2]");
 }

@@ -93,6 +93,33 @@ enum Command {
         #[command(subcommand)]
         command: DefinitionCommand,
     },
+    /// Work with cluster locks.
+    Lock {
+        #[command(subcommand)]
+        command: LockCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LockCommand {
+    /// Verify a cluster lock as Charon loads it, check every deposit, and
+    /// print what to check before depositing. Without a file or URL, reads
+    /// the lock the release's pod uses (--release, -n). Exit 0 valid,
+    /// 1 invalid, 2 usage, I/O or cluster error.
+    Verify(LockVerifyArgs),
+}
+
+#[derive(Args)]
+struct LockVerifyArgs {
+    /// A cluster-lock.json file, or an http(s) URL such as
+    /// https://api.obol.tech/v1/lock/0x... (default: the release's lock).
+    source: Option<String>,
+    /// The network you mean to deposit on: a lock for another one fails.
+    #[arg(long)]
+    network: Option<String>,
+    /// Print a JSON document (schema dv-pod.lock-verify/v1).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -177,6 +204,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let target = cli.target;
     match cli.command {
         Command::Definition { command: DefinitionCommand::Verify(args) } => verify_definition(args),
+        Command::Lock { command: LockCommand::Verify(args) } => verify_lock(&target, args),
         Command::Enr { key_file, qr, json } => {
             let record = match key_file {
                 Some(path) => EnrPrivateKey::load(&path).map(|key| key.record()).map_err(|e| e.to_string()),
@@ -490,20 +518,66 @@ fn verify_definition(args: VerifyArgs) -> ExitCode {
     ExitCode::from(code)
 }
 
+fn verify_lock(target: &ReleaseTarget, args: LockVerifyArgs) -> ExitCode {
+    let network = match args.network.as_deref().map(parse_network).transpose() {
+        Ok(network) => network,
+        Err(message) => return super::fail(message),
+    };
+    let read = match &args.source {
+        Some(source) => read_source(source).map(|document| (source.clone(), document)),
+        None => with_cluster(target, |client, names| async move { published_lock(&client, &names).await }),
+    };
+    let (source, document) = match read {
+        Ok(read) => read,
+        Err(message) => return super::fail(message),
+    };
+    let out = super::lock_verify::verify_document(source, document, network);
+    if args.json {
+        if super::print_json(&out) != ExitCode::SUCCESS {
+            return ExitCode::from(super::EXIT_USAGE);
+        }
+    } else {
+        super::lock_verify::print_text(&out);
+    }
+    ExitCode::from(if out.valid { super::EXIT_OK } else { super::EXIT_INVALID })
+}
+
+/// The lock the release's sidecar verified and published for its Charon.
+async fn published_lock(client: &kube::Client, names: &ReleaseNames) -> Result<(String, serde_json::Value), String> {
+    let configmaps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client.clone(), &names.namespace);
+    let name = names.status_configmap();
+    let configmap = configmaps
+        .get_opt(&name)
+        .await
+        .map_err(|e| format!("reading ConfigMap {name} in {}: {e}", names.namespace))?
+        .ok_or_else(|| {
+            format!("ConfigMap {name} not found in {}: is release {} installed?", names.namespace, names.release)
+        })?;
+    let text = crate::kube::published_lock(&configmap).ok_or_else(|| {
+        format!(
+            "release {} has no cluster lock yet (ConfigMap {name} has no {}): it is published once formation is \
+             done; `kubectl dv status` shows where it stands",
+            names.release,
+            crate::kube::LOCK_KEY
+        )
+    })?;
+    let document =
+        serde_json::from_str(text).map_err(|e| format!("ConfigMap {name}: the published lock is not JSON: {e}"))?;
+    Ok((format!("release {}/{}", names.namespace, names.release), document))
+}
+
+fn parse_network(name: &str) -> Result<Network, String> {
+    Network::from_name(name)
+        .ok_or_else(|| format!("--network {name:?} is not one of: {}", Network::ALL.map(Network::name).join(", ")))
+}
+
 fn our_node(args: &VerifyArgs) -> Result<Option<OurNode>, String> {
     let Some(operator) = &args.operator else { return Ok(None) };
     let operator: OperatorAddress = operator.parse().map_err(|e| format!("--operator: {e}"))?;
     let enr =
         args.enr.as_deref().map(|text| text.parse::<EnrRecord>().map_err(|e| format!("--enr: {e}"))).transpose()?;
-    let network = args
-        .network
-        .as_deref()
-        .map(|name| {
-            Network::from_name(name).ok_or_else(|| {
-                format!("--network {name:?} is not one of: {}", Network::ALL.map(Network::name).join(", "))
-            })
-        })
-        .transpose()?;
+    let network = args.network.as_deref().map(parse_network).transpose()?;
     Ok(Some(OurNode { operator, enr, network, target_config_hash: None }))
 }
 

@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod kubectl_dv;
+pub mod lock_verify;
 
 use std::process::ExitCode;
 

@@ -174,6 +174,10 @@ pub fn release_labels(release: &str, component: &str) -> BTreeMap<String, String
 
 /// Data key of the status ConfigMap holding the `dv-pod.status/v1` JSON.
 pub const STATUS_KEY: &str = "status.json";
+/// The key of the status ConfigMap that holds the verified cluster lock the
+/// pod's Charon loads, published once formation is done (a lock is public:
+/// key shares never leave the volume).
+pub const LOCK_KEY: &str = "cluster-lock.json";
 
 /// The field manager of the sidecar's writes to the status ConfigMap: the
 /// status key is its field alone, and `kubectl get -o yaml
@@ -226,6 +230,23 @@ impl StatusConfigMap {
             tracing::warn!(%error, name = self.name, "cannot update the status ConfigMap");
         }
     }
+}
+
+impl StatusConfigMap {
+    /// Publishes the verified lock next to the status. Best effort: a lock
+    /// too large for a ConfigMap (about 2000 validators) is only logged.
+    pub async fn publish_lock(&self, lock: &str) {
+        let patch = serde_json::json!({"data": {LOCK_KEY: lock}});
+        let params = kube::api::PatchParams { field_manager: Some(STATUS_FIELD_MANAGER.into()), ..Default::default() };
+        if let Err(error) = self.configmaps.patch(&self.name, &params, &kube::api::Patch::Merge(&patch)).await {
+            tracing::warn!(%error, name = self.name, "cannot publish the cluster lock in the status ConfigMap");
+        }
+    }
+}
+
+/// The cluster lock a release's sidecar published, if it has.
+pub fn published_lock(configmap: &k8s_openapi::api::core::v1::ConfigMap) -> Option<&str> {
+    configmap.data.as_ref()?.get(LOCK_KEY).map(String::as_str)
 }
 
 /// Records a Kubernetes Event on the sidecar's pod for each phase it enters.

@@ -124,10 +124,12 @@ pub async fn run(config: DkgConfig) -> anyhow::Result<()> {
     let phase_metric = metrics.clone();
     let mut listeners: Vec<Listener> = vec![Box::new(move |status: &Status| phase_metric.set_phase(status.phase))];
     let mut publishers = Vec::new();
+    let mut lock_publisher = None;
     if let Some(name) = &config.status_configmap {
         let client = ::kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
         let namespace = config.namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
         let configmap = StatusConfigMap::new(client.clone(), &namespace, name);
+        lock_publisher = Some(StatusConfigMap::new(client.clone(), &namespace, name));
         let (sender, receiver) = tokio::sync::watch::channel(None::<Status>);
         publishers.push(tokio::spawn(async move {
             let mut paced = Paced::new(receiver, STATUS_CONFIGMAP_WRITE_INTERVAL);
@@ -165,6 +167,14 @@ pub async fn run(config: DkgConfig) -> anyhow::Result<()> {
     // The reporter (and with it the channels) is gone: the publishers write
     // what is left and stop.
     let _ = tokio::time::timeout(Duration::from_secs(10), futures_util::future::join_all(publishers)).await;
+    // The lock Charon will load, verified above, for `kubectl dv lock verify
+    // --release`: published after the status, so its ConfigMap exists.
+    if let (Ok(()), Some(configmap)) = (&result, lock_publisher) {
+        match fs::read_to_string(config.data_dir.join(CLUSTER_DIR).join(LOCK_FILE)) {
+            Ok(lock) => configmap.publish_lock(&lock).await,
+            Err(error) => tracing::warn!(%error, "cannot read the cluster lock to publish it"),
+        }
+    }
     result
 }
 

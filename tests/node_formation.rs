@@ -420,6 +420,16 @@ async fn four_operators_form_a_validator_in_pods_that_performs_duties_through_ev
     assert_eq!(view["status"]["phase"], "done", "{view}");
     assert_eq!((&view["charon"]["peers_connected"], &view["charon"]["peers_total"]), (&3.into(), &3.into()), "{view}");
     assert!(view["charon"]["duties_succeeded"].as_u64().unwrap() > 0, "{view}");
+    // Each pod's lock, as its sidecar verified and published it, verifies
+    // again in the plugin: one cluster, hashed as the status says.
+    for operator in &operators {
+        let out = node.kubectl_dv(&["lock", "verify", "-n", &operator.namespace, "--release", RELEASE, "--json"]);
+        assert_eq!(out.status.code(), Some(0), "kubectl dv lock verify: {}", String::from_utf8_lossy(&out.stderr));
+        let verified: Value = serde_json::from_slice(&out.stdout).unwrap();
+        support::schema::assert_matches("lock-verify.v1", &verified);
+        assert_eq!(verified["lock_hash"], lock_hashes[0].as_str(), "{}", operator.namespace);
+        assert_eq!(verified["validators"][0]["deposits_verify"], true, "{verified}");
+    }
     tmux.keys(&["6"]);
     let health = tmux.wait_for(&[POD, "ready", "3/3", " ok"], Duration::from_secs(60));
     save_screen("7-health", &health);

@@ -492,6 +492,7 @@ async fn formed_lifecycle(helm_major: &str) {
     helm(node, helm_major, namespace, &args("install", &[]));
     let done = node.wait_for_phase(namespace, RELEASE, Phase::Done, Duration::from_secs(120)).await;
     assert_eq!(done.lock_hash.as_deref(), Some(lock_hash.as_str()));
+    assert_release_lock_verifies(node, namespace, &lock_hash).await;
     let first = wait_until_running(node, namespace, &["charon", "validator-client"]).await;
     assert!(
         first.status.as_ref().unwrap().init_container_statuses.as_ref().unwrap().iter().all(|c| c
@@ -598,4 +599,27 @@ async fn the_wizard_installs_on_the_node_and_follows_the_real_pod_phase_by_phase
     assert!(health.contains("restarts") || health.contains("Restarts"), "{health}");
     tmux.keys(&["q"]);
     tmux.wait_for(&["EXITED 0"], Duration::from_secs(10));
+}
+
+/// `kubectl dv lock verify --release` reads the lock the sidecar verified
+/// for the pod's Charon (published just after `done`) and verifies it again.
+async fn assert_release_lock_verifies(node: &support::node::Node, namespace: &str, lock_hash: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = node.kubectl_dv(&["lock", "verify", "--release", RELEASE, "-n", namespace, "--json"]);
+        if out.status.code() == Some(0) {
+            let document: Value = serde_json::from_slice(&out.stdout).unwrap();
+            support::schema::assert_matches("lock-verify.v1", &document);
+            assert_eq!(document["lock_hash"], lock_hash);
+            assert_eq!(document["source"], format!("release {namespace}/{RELEASE}"));
+            return;
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.code() == Some(2) && stderr.contains("has no cluster lock yet"),
+            "kubectl dv lock verify --release: {stderr}"
+        );
+        assert!(std::time::Instant::now() < deadline, "the lock was never published: {stderr}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

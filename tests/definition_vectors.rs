@@ -7,14 +7,7 @@ mod support;
 
 use dv_pod::definition::{Definition, verify::verify};
 use serde::Deserialize;
-use support::vectors;
-
-#[derive(Deserialize)]
-struct Verdict {
-    valid: bool,
-    stage: String,
-    error: String,
-}
+use support::vectors::{self, Verdict};
 
 #[derive(Deserialize)]
 struct Vector {

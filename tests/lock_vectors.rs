@@ -12,14 +12,7 @@ mod support;
 
 use dv_pod::definition::lock::{Lock, LockReport, verify};
 use serde::Deserialize;
-use support::vectors;
-
-#[derive(Deserialize)]
-struct Verdict {
-    valid: bool,
-    stage: String,
-    error: String,
-}
+use support::vectors::{self, Verdict};
 
 #[derive(Deserialize)]
 struct LockVector {

@@ -436,43 +436,7 @@ async fn formed_lifecycle(helm_major: &str) {
     let read = |path: &str| std::fs::read(ours.join(path)).unwrap();
     let lock: Value = serde_json::from_slice(&read("cluster-lock.json")).unwrap();
     let lock_hash = lock["lock_hash"].as_str().unwrap().to_string();
-    let client = node.client().await;
-    let secret = |name: &str, files: &[(&str, &str)]| {
-        let data: BTreeMap<String, k8s_openapi::ByteString> =
-            files.iter().map(|(key, path)| (key.to_string(), k8s_openapi::ByteString(read(path)))).collect();
-        Secret {
-            metadata: kube::api::ObjectMeta { name: Some(name.into()), ..Default::default() },
-            data: Some(data),
-            ..Default::default()
-        }
-    };
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    secrets
-        .create(&PostParams::default(), &secret("node0-enr", &[("charon-enr-private-key", "charon-enr-private-key")]))
-        .await
-        .unwrap();
-    secrets
-        .create(
-            &PostParams::default(),
-            &secret(
-                "node0-keys",
-                &[
-                    ("keystore-0.json", "validator_keys/keystore-0.json"),
-                    ("keystore-0.txt", "validator_keys/keystore-0.txt"),
-                ],
-            ),
-        )
-        .await
-        .unwrap();
-    let lock_configmap = ConfigMap {
-        metadata: kube::api::ObjectMeta { name: Some("node0-lock".into()), ..Default::default() },
-        data: Some(BTreeMap::from([(
-            "cluster-lock.json".to_string(),
-            String::from_utf8(read("cluster-lock.json")).unwrap(),
-        )])),
-        ..Default::default()
-    };
-    Api::<ConfigMap>::namespaced(client, namespace).create(&PostParams::default(), &lock_configmap).await.unwrap();
+    offer_cluster(node, namespace, &ours, &read("cluster-lock.json")).await;
 
     let (_relay, relay_url) = relay(work.path());
     assert!(wait_for_http_ok(&format!("{relay_url}/enr"), Duration::from_secs(30)).await, "the relay never served");
@@ -622,4 +586,96 @@ async fn assert_release_lock_verifies(node: &support::node::Node, namespace: &st
         assert!(std::time::Instant::now() < deadline, "the lock was never published: {stderr}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Creates what the chart's adoption mode reads for node `dir` of a
+/// `charon create cluster` output: the ENR Secret `node0-enr`, the key
+/// share Secret `node0-keys` (one validator) and the lock ConfigMap
+/// `node0-lock` holding `lock`.
+async fn offer_cluster(node: &Node, namespace: &str, dir: &std::path::Path, lock: &[u8]) {
+    let read = |path: &str| std::fs::read(dir.join(path)).unwrap();
+    let client = node.client().await;
+    let secret = |name: &str, files: &[(&str, &str)]| {
+        let data: BTreeMap<String, k8s_openapi::ByteString> =
+            files.iter().map(|(key, path)| (key.to_string(), k8s_openapi::ByteString(read(path)))).collect();
+        Secret {
+            metadata: kube::api::ObjectMeta { name: Some(name.into()), ..Default::default() },
+            data: Some(data),
+            ..Default::default()
+        }
+    };
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    secrets
+        .create(&PostParams::default(), &secret("node0-enr", &[("charon-enr-private-key", "charon-enr-private-key")]))
+        .await
+        .unwrap();
+    secrets
+        .create(
+            &PostParams::default(),
+            &secret(
+                "node0-keys",
+                &[
+                    ("keystore-0.json", "validator_keys/keystore-0.json"),
+                    ("keystore-0.txt", "validator_keys/keystore-0.txt"),
+                ],
+            ),
+        )
+        .await
+        .unwrap();
+    let lock_configmap = ConfigMap {
+        metadata: kube::api::ObjectMeta { name: Some("node0-lock".into()), ..Default::default() },
+        data: Some(BTreeMap::from([("cluster-lock.json".to_string(), String::from_utf8(lock.to_vec()).unwrap())])),
+        ..Default::default()
+    };
+    Api::<ConfigMap>::namespaced(client, namespace).create(&PostParams::default(), &lock_configmap).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_offered_a_lock_that_does_not_verify_reports_lock_refused_and_never_starts_charon() {
+    let node = node();
+    let namespace = "pods-lock-refused";
+    node.create_restricted_namespace(namespace).await;
+    let launchpad = Launchpad::start();
+    let work = tempfile::tempdir().unwrap();
+    let created = support::charon::create_cluster(work.path(), 1, &[]);
+    let ours = created.join("node0");
+    let mut lock: Value = serde_json::from_slice(&std::fs::read(ours.join("cluster-lock.json")).unwrap()).unwrap();
+    // Another operator's node signature, as a hand-edited lock would carry.
+    lock["node_signatures"][1] = lock["node_signatures"][2].clone();
+    offer_cluster(node, namespace, &ours, &serde_json::to_vec_pretty(&lock).unwrap()).await;
+    let adopt = [
+        "charon.enr.existingSecret=node0-enr",
+        "charon.lock.existingConfigMap=node0-lock",
+        "charon.lock.keystoresSecret=node0-keys",
+        "validatorClient.type=prysm",
+    ];
+    helm(node, "helm4", namespace, &install_args("install", support::OPERATOR, launchpad.address, &adopt));
+
+    let refused = node.wait_for_phase(namespace, RELEASE, Phase::LockRefused, Duration::from_secs(120)).await;
+    let reason = refused.error.unwrap().reason;
+    assert!(reason.contains("node_signatures[1]"), "{reason}");
+    // The init container keeps failing on its own: Charon and the VC never start.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let pod = pod(node, namespace).await.unwrap();
+        let status = pod.status.unwrap_or_default();
+        let dkg = status.init_container_statuses.unwrap_or_default().into_iter().find(|c| c.name == "dkg").unwrap();
+        for container in status.container_statuses.unwrap_or_default() {
+            assert!(
+                container.state.as_ref().and_then(|s| s.running.as_ref()).is_none() && container.restart_count == 0,
+                "{} started: {container:?}",
+                container.name
+            );
+        }
+        if dkg.restart_count >= 1 {
+            let last = dkg.last_state.and_then(|s| s.terminated).expect("the dkg container ended");
+            assert_eq!(last.exit_code, 1, "a refused lock is invalid input: exit 1");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the dkg init container was not restarted: {dkg:?}");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let out = node.kubectl_dv(&["lock", "verify", "--release", RELEASE, "-n", namespace]);
+    assert_eq!(out.status.code(), Some(2), "nothing verified is published");
+    node.helm("helm4", namespace, &["uninstall", RELEASE]);
 }

@@ -14,3 +14,11 @@ pub fn load<T: DeserializeOwned>(name: &str) -> T {
         .unwrap_or_else(|e| panic!("cannot read {}: {e}; generate it with `tests/bed/vectors`", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not what the tests expect: {e}", path.display()))
 }
+
+/// What Charon said about a vector: valid, or where it stopped and why.
+#[derive(serde::Deserialize)]
+pub struct Verdict {
+    pub valid: bool,
+    pub stage: String,
+    pub error: String,
+}

@@ -2,7 +2,7 @@
 //! parsing and verification answer with a value or an error, never a panic.
 
 use dv_pod::{
-    definition::{Definition, verify::verify},
+    definition::{Definition, lock, verify::verify},
     enr::{EnrPrivateKey, EnrRecord},
     obol_api::client::parse_page,
 };
@@ -50,6 +50,13 @@ fn a_real_definition() -> Value {
     all.into_iter().find(|v| v["name"] == "v1.10.0/hoodi").unwrap()["definition"].clone()
 }
 
+fn a_real_lock() -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.bed/vectors/locks.json"))
+        .expect("vectors missing: run tests/bed/vectors");
+    let all: Vec<Value> = serde_json::from_str(&text).unwrap();
+    all.into_iter().find(|v| v["name"] == "v1.10.0/hoodi").unwrap()["lock"].clone()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -89,5 +96,31 @@ proptest! {
     #[test]
     fn arbitrary_api_pages_never_panic_the_page_reader(value in arbitrary_json()) {
         let _ = parse_page(value, "http://test/");
+    }
+
+    #[test]
+    fn a_real_lock_with_one_field_replaced_never_panics_parsing_or_verification(key in prop_oneof![
+        Just("lock_hash"), Just("signature_aggregate"), Just("node_signatures"), Just("distributed_validators"),
+        Just("cluster_definition")
+    ], validator_key in prop_oneof![
+        Just("distributed_public_key"), Just("public_shares"), Just("partial_deposit_data"),
+        Just("builder_registration")
+    ], replacement in arbitrary_json(), inside_a_validator in any::<bool>()) {
+        let mut document = a_real_lock();
+        if inside_a_validator {
+            document["distributed_validators"][0][validator_key] = replacement;
+        } else {
+            document[key] = replacement;
+        }
+        if let Ok(parsed) = lock::Lock::from_value(document) {
+            lock::verify(&parsed);
+        }
+    }
+
+    #[test]
+    fn arbitrary_json_never_panics_the_lock_parser(value in arbitrary_json()) {
+        if let Ok(parsed) = lock::Lock::from_value(value) {
+            lock::verify(&parsed);
+        }
     }
 }

@@ -243,7 +243,7 @@ fn key_intake() {
 /// The two busiest screens (ENR with its QR code, formation with the
 /// signature table) on a 200x60 terminal.
 fn frame_render() {
-    use dv_pod::tui::{
+    use dv_pod::wizard::{
         app::{App, Mode, Screen},
         screens,
         values::Form,

@@ -4,7 +4,7 @@
 //! over it so that the sidecar, the wizard and the plugin share one model.
 
 pub mod child_output;
-pub mod cli;
+pub mod cluster;
 pub mod definition;
 pub mod demo;
 pub mod enr;
@@ -12,12 +12,12 @@ pub mod files;
 pub mod health;
 pub mod http_error;
 pub mod keystore;
-pub mod kube;
 pub mod logging;
 pub mod obol_api;
+pub mod plugin;
 pub mod sidecar;
 pub mod status;
-pub mod tui;
+pub mod wizard;
 
 /// The product version, reported by every binary and sent as User-Agent.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -12,7 +12,7 @@ use std::{
 };
 
 use dv_pod::{
-    kube::published_status,
+    cluster::published_status,
     obol_api::simulator::{Simulator, SimulatorConfig},
     status::{Phase, Status},
 };

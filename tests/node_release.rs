@@ -355,7 +355,7 @@ async fn volume_marker(node: &Node, namespace: &str, write: Option<&str>) -> Str
 async fn status_configmap(node: &Node, namespace: &str) -> Option<Status> {
     let configmaps: Api<ConfigMap> = Api::namespaced(node.client().await, namespace);
     let found = configmaps.get(&format!("{RELEASE}-status")).await.unwrap();
-    dv_pod::kube::published_status(&found).unwrap()
+    dv_pod::cluster::published_status(&found).unwrap()
 }
 
 /// One helm major's lifecycle on the node, in each phase of formation:

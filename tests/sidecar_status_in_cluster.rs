@@ -7,9 +7,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use dv_pod::{
+    cluster::published_status,
     definition::Network,
     enr::EnrPrivateKey,
-    kube::published_status,
     obol_api::simulator::{ClusterPlan, OperatorPlan, SignAt, Simulator, SimulatorConfig},
     status::Phase,
 };

@@ -34,13 +34,13 @@ use tokio::{
 
 use super::metrics::Metrics;
 use crate::{
+    cluster::{PhaseEvents, StatusConfigMap},
     definition::{
         Definition, Network,
         invite::{Invite, OperatorAddress, OurNode, classify},
         lock::{self, Lock},
     },
     enr::{EnrPrivateKey, KEY_FILE_NAME},
-    kube::{PhaseEvents, StatusConfigMap},
     obol_api::{ApiError, ClientConfig, ErrorKind, ObolApi},
     status::Listener,
     status::{self, Dkg, Failure, Phase, Reporter, Status, timestamp},
@@ -126,7 +126,7 @@ pub async fn run(config: DkgConfig) -> anyhow::Result<()> {
     let mut publishers = Vec::new();
     let mut lock_publisher = None;
     if let Some(name) = &config.status_configmap {
-        let client = ::kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
+        let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
         let namespace = config.namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
         let configmap = StatusConfigMap::new(client.clone(), &namespace, name);
         lock_publisher = Some(StatusConfigMap::new(client.clone(), &namespace, name));

@@ -260,7 +260,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "dv-sidecar failed");
-            ExitCode::from(crate::cli::EXIT_USAGE)
+            ExitCode::from(crate::plugin::EXIT_USAGE)
         }
     }
 }
@@ -271,15 +271,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
             let namespace = namespace.unwrap_or_else(|| client.default_namespace().to_string());
             let when_missing = match (create, key_file) {
-                (true, Some(path)) => crate::kube::WhenMissing::CreateWith(
+                (true, Some(path)) => crate::cluster::WhenMissing::CreateWith(
                     crate::enr::EnrPrivateKey::load(&path)
                         .with_context(|| format!("the supplied ENR key {} (charon.enr.privateKey)", path.display()))?,
                 ),
-                (true, None) => crate::kube::WhenMissing::Create,
-                (false, _) => crate::kube::WhenMissing::Fail,
+                (true, None) => crate::cluster::WhenMissing::Create,
+                (false, _) => crate::cluster::WhenMissing::Fail,
             };
-            let labels = crate::kube::release_labels(&release, "enr-key");
-            let record = crate::kube::ensure_enr_secret(client, &namespace, &secret_name, when_missing, labels).await?;
+            let labels = crate::cluster::release_labels(&release, "enr-key");
+            let record =
+                crate::cluster::ensure_enr_secret(client, &namespace, &secret_name, when_missing, labels).await?;
             println!("{record}");
             Ok(ExitCode::SUCCESS)
         }
@@ -297,7 +298,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(error) if error.is::<dkg::Stopped>() => Ok(ExitCode::from(143)),
                 Err(error) if error.is::<dkg::LockRefused>() => {
                     tracing::error!(error = format!("{error:#}"), "the cluster lock is refused; Charon does not start");
-                    Ok(ExitCode::from(crate::cli::EXIT_INVALID))
+                    Ok(ExitCode::from(crate::plugin::EXIT_INVALID))
                 }
                 Err(error) => Err(error),
             }
@@ -324,7 +325,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Err(reason) => {
                     println!("not healthy: {reason}");
-                    Ok(ExitCode::from(crate::cli::EXIT_INVALID))
+                    Ok(ExitCode::from(crate::plugin::EXIT_INVALID))
                 }
             }
         }
@@ -360,7 +361,7 @@ async fn check_release(
     let configmaps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> = kube::Api::namespaced(client, namespace);
     let found =
         configmaps.get(configmap).await.map_err(|e| format!("reading ConfigMap {namespace}/{configmap}: {e}"))?;
-    let status = crate::kube::published_status(&found)
+    let status = crate::cluster::published_status(&found)
         .map_err(|e| format!("ConfigMap {namespace}/{configmap} holds no valid status: {e}"))?
         .ok_or("the sidecar has not published a status yet")?;
     if status.phase != crate::status::Phase::Done {

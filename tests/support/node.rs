@@ -143,7 +143,7 @@ impl Node {
         let mut last = None;
         while Instant::now() < deadline {
             if let Some(found) = configmaps.get_opt(&format!("{release}-status")).await.unwrap()
-                && let Ok(Some(status)) = dv_pod::kube::published_status(&found)
+                && let Ok(Some(status)) = dv_pod::cluster::published_status(&found)
             {
                 if accept(&status) {
                     return status;

@@ -26,9 +26,9 @@ use crossterm::event::{self, Event, KeyEventKind};
 use tokio::sync::mpsc;
 
 use crate::{
-    cli::ReleaseTarget,
+    cluster::release::{self, ReleaseNames},
     demo::{self, DemoOptions},
-    kube::release::{self, ReleaseNames},
+    plugin::ReleaseTarget,
 };
 
 /// Options shared by `dv-tui` and `kubectl dv wizard`.
@@ -66,7 +66,7 @@ pub fn default_chart() -> String {
 
 /// Runs the wizard until the operator quits.
 pub fn run(target: ReleaseTarget, args: WizardArgs) -> anyhow::Result<()> {
-    crate::cli::refuse_private_key_arguments(&args.helm_args)
+    crate::plugin::refuse_private_key_arguments(&args.helm_args)
         .map_err(|message| anyhow::anyhow!("--helm-arg: {message}"))?;
     crate::logging::init_file("dv-tui")?;
     let runtime = tokio::runtime::Runtime::new()?;

@@ -8,15 +8,15 @@ use serde::Serialize;
 use super::ReleaseTarget;
 
 use crate::{
+    cluster::release::{self, ReleaseNames, ReleaseView},
     definition::{
         Definition, Network,
         invite::{Invite, OperatorAddress, OurNode, classify},
         verify::{Check, verify},
     },
     enr::{EnrPrivateKey, EnrRecord},
-    kube::release::{self, ReleaseNames, ReleaseView},
     obol_api::{ClientConfig, ObolApi},
-    tui::WizardArgs,
+    wizard::WizardArgs,
 };
 
 #[derive(Parser)]
@@ -229,7 +229,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 });
             }
             println!("{record}");
-            if qr && let Some(code) = crate::tui::qr::render(record.text(), false) {
+            if qr && let Some(code) = crate::wizard::qr::render(record.text(), false) {
                 for line in code.lines {
                     println!("{line}");
                 }
@@ -263,12 +263,12 @@ pub fn run(cli: Cli) -> ExitCode {
 /// its progress instead.
 pub fn open_wizard(target: ReleaseTarget, args: WizardArgs, json: bool) -> ExitCode {
     if args.demo && (json || !std::io::stdout().is_terminal()) {
-        return match crate::tui::demo_options(&args) {
+        return match crate::wizard::demo_options(&args) {
             Ok(options) => super::demo::run_headless(options, json),
             Err(e) => super::fail(format!("{e:#}")),
         };
     }
-    match crate::tui::run(target, args) {
+    match crate::wizard::run(target, args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => super::fail(format!("{e:#}")),
     }
@@ -288,7 +288,7 @@ where
 }
 
 async fn connect(target: &ReleaseTarget) -> Result<(kube::Client, String), String> {
-    let connection = crate::kube::connect(target.context.as_deref())
+    let connection = crate::cluster::connect(target.context.as_deref())
         .await
         .map_err(|e| format!("cannot load the kubeconfig: {e:#} (set KUBECONFIG or --context)"))?;
     Ok((connection.client, target.namespace.clone().unwrap_or(connection.namespace)))
@@ -440,7 +440,7 @@ fn install(target: &ReleaseTarget, args: InstallArgs) -> ExitCode {
     }
     let mut command = std::process::Command::new(&args.helm);
     command.args(["upgrade", "--install", &target.release]);
-    command.arg(args.chart.unwrap_or_else(crate::tui::default_chart));
+    command.arg(args.chart.unwrap_or_else(crate::wizard::default_chart));
     if let Some(namespace) = &target.namespace {
         command.args(["--namespace", namespace, "--create-namespace"]);
     }
@@ -554,12 +554,12 @@ async fn published_lock(client: &kube::Client, names: &ReleaseNames) -> Result<(
         .ok_or_else(|| {
             format!("ConfigMap {name} not found in {}: is release {} installed?", names.namespace, names.release)
         })?;
-    let text = crate::kube::published_lock(&configmap).ok_or_else(|| {
+    let text = crate::cluster::published_lock(&configmap).ok_or_else(|| {
         format!(
             "release {} has no cluster lock yet (ConfigMap {name} has no {}): it is published once formation is \
              done; `kubectl dv status` shows where it stands",
             names.release,
-            crate::kube::LOCK_KEY
+            crate::cluster::LOCK_KEY
         )
     })?;
     let document =

@@ -8,9 +8,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::values::Form;
 use crate::{
+    cluster::release::ReleaseView,
     demo::{DemoView, Stage},
     health::NodeHealth,
-    kube::release::ReleaseView,
     status::{Phase, Status},
 };
 
@@ -274,7 +274,7 @@ impl App {
                 self.status = view.status.clone();
                 self.problems = view.problems.clone();
                 let name = view.pod.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| {
-                    crate::kube::release::ReleaseNames::new(&view.namespace, &view.release, None).pod()
+                    crate::cluster::release::ReleaseNames::new(&view.namespace, &view.release, None).pod()
                 });
                 self.nodes =
                     vec![NodeHealth { name, pod: view.pod.clone(), charon: view.charon.clone(), charon_error: None }];

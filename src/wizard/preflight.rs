@@ -14,7 +14,7 @@ use super::app::{Check, CheckState};
 /// What connecting found: the client, the context's namespace, and the
 /// context check itself.
 pub async fn connect(context: Option<&str>) -> (Option<Client>, Option<String>, Check) {
-    let loaded = crate::kube::connect(context).await;
+    let loaded = crate::cluster::connect(context).await;
     match loaded {
         Ok(connection) => (
             Some(connection.client),

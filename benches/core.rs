@@ -170,7 +170,7 @@ async fn beacon_proxy_figures() {
     tokio::spawn(async move { axum::serve(listener, beacon).await });
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("headers"), "Authorization=Bearer bench").unwrap();
-    let port = dv_pod::demo::process::free_port().unwrap();
+    let port = dv_pod::process::free_port().unwrap();
     let mut proxy = std::process::Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
         .arg("beacon-proxy")
         .arg(format!("--beacon-node-headers-file={}", work.path().join("headers").display()))

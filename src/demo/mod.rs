@@ -1,440 +1,84 @@
-//! The demo: a complete cluster formation on this machine, with no cluster.
-//! The Obol API simulator stands in for the Obol API; the demo plays the
-//! Launchpad and the four operators' wallets through the API's own write
-//! endpoints (terms, the creator's proposal, each operator's acceptance), a
-//! local `charon relay` connects the nodes, four real `dv-sidecar dkg`
-//! processes (ours first) wait for the invite and run the DKG with real
-//! Charon, then four `charon run` processes validate against Charon's simnet
-//! beacon mock. Progress is read from the sidecars' status files - the same
-//! status contract the wizard reads from a cluster.
+//! The demo without a terminal UI (`dv-tui --demo --json`, `kubectl dv demo
+//! --json`, or any demo whose stdout is not a terminal): one line per
+//! change, text or `dv-pod.demo/v1` JSON, ending when all four nodes are
+//! healthy. The formation itself is [`crate::local_formation`]; the wizard
+//! shows the same one on its screens.
 
-pub mod process;
+use std::process::ExitCode;
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::path::PathBuf;
 
-use anyhow::{Context, bail};
-use serde::Serialize;
-use tokio::sync::watch;
+use crate::local_formation::{self, DemoOptions, DemoView};
 
-use crate::{
-    definition::Network,
-    enr::EnrPrivateKey,
-    health::{CharonHealth, NodeHealth},
-    obol_api::{
-        ClientConfig, ObolApi,
-        launchpad::{self, ClusterProposal, Wallet},
-        simulator::{Simulator, SimulatorConfig, TERMS_HASH, TERMS_VERSION},
-    },
-    status::{self, Phase, Status},
-};
-use process::{Children, free_port, tail};
-
-pub const SCHEMA: &str = "dv-pod.demo/v1";
-const NODES: usize = 4;
-const NODE_NAMES: [&str; NODES] = ["you", "operator-2", "operator-3", "operator-4"];
-/// Formation plus start-up must finish within this, or the demo fails.
-const DEADLINE: Duration = Duration::from_secs(600);
-
-#[derive(Debug, Clone)]
-pub struct DemoOptions {
-    pub charon: PathBuf,
-    pub sidecar: PathBuf,
-    /// Keys, data directories and every process's log.
-    pub work_dir: PathBuf,
-    /// When the Launchpad creates the cluster, after the start.
-    pub invite_after: Duration,
-    /// Over how long the other three operators sign after ours.
-    pub signing_window: Duration,
+/// The part of a view worth a new line: stage, phases, healthy count.
+fn milestone(view: &DemoView) -> String {
+    format!("{:?}|{:?}|{:?}|{}", view.stage, view.ours.as_ref().map(|s| s.phase), view.sidecars, view.healthy_nodes())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    /// Relay, simulator and sidecars are starting.
-    Starting,
-    /// Invite, signatures and DKG.
-    Forming,
-    /// Key shares are in place; Charon nodes are coming up.
-    StartingNodes,
-    /// Every Charon node reports ready.
-    Healthy,
-    Failed,
-}
-
-/// Everything the demo shows (schema `dv-pod.demo/v1`, `assets/schemas/`).
-#[derive(Debug, Clone, Serialize)]
-pub struct DemoView {
-    pub schema: &'static str,
-    pub stage: Stage,
-    pub work_dir: String,
-    pub api_endpoint: Option<String>,
-    /// Our node's status contract, as our sidecar publishes it.
-    pub ours: Option<Status>,
-    /// The formation phase each node's sidecar reports, ours first.
-    pub sidecars: Vec<Option<Phase>>,
-    pub nodes: Vec<NodeHealth>,
-    pub error: Option<String>,
-    pub elapsed_seconds: f64,
-}
-
-impl DemoView {
-    /// The view before anything has started.
-    pub fn empty(work_dir: &Path) -> Self {
-        DemoView {
-            schema: SCHEMA,
-            stage: Stage::Starting,
-            work_dir: work_dir.display().to_string(),
-            api_endpoint: None,
-            ours: None,
-            sidecars: vec![None; NODES],
-            nodes: NODE_NAMES
-                .iter()
-                .map(|name| NodeHealth { name: name.to_string(), pod: None, charon: None, charon_error: None })
-                .collect(),
-            error: None,
-            elapsed_seconds: 0.0,
-        }
-    }
-
-    pub fn healthy_nodes(&self) -> usize {
-        self.nodes.iter().filter(|n| n.is_healthy()).count()
-    }
-}
-
-struct Node {
-    dir: PathBuf,
-    key_file: PathBuf,
-    status_file: PathBuf,
-    /// The operator's wallet, which signs at the Launchpad.
-    wallet: Wallet,
-    sidecar: Option<usize>,
-    charon: Option<usize>,
-    monitoring_url: Option<String>,
-}
-
-/// Runs the demo, publishing every change on `view`. Returns once every node
-/// is healthy when `stop_when_healthy`, else keeps refreshing health until the
-/// future is dropped; either way every process it started is stopped. The
-/// work directory is removed at the end unless the demo failed, when it keeps
-/// every process's log.
-pub async fn run(
-    options: DemoOptions,
-    view: watch::Sender<DemoView>,
-    stop_when_healthy: bool,
-) -> anyhow::Result<DemoView> {
-    let started = Instant::now();
-    let mut work_dir = WorkDir { path: options.work_dir.clone(), keep: false };
-    let mut current = DemoView::empty(&options.work_dir);
-    let outcome = drive(&options, &view, &mut current, started, stop_when_healthy).await;
-    work_dir.keep = outcome.is_err();
-    if let Err(error) = &outcome {
-        current.stage = Stage::Failed;
-        current.error = Some(format!("{error:#}"));
-        current.elapsed_seconds = started.elapsed().as_secs_f64();
-        view.send_replace(current.clone());
-    }
-    outcome.map(|()| current)
-}
-
-/// Removes the demo's files when dropped - also when the demo's future is
-/// dropped mid-run, after the processes (dropped first) have stopped.
-struct WorkDir {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
-}
-
-async fn drive(
-    options: &DemoOptions,
-    view: &watch::Sender<DemoView>,
-    current: &mut DemoView,
-    started: Instant,
-    stop_when_healthy: bool,
-) -> anyhow::Result<()> {
-    let work = &options.work_dir;
-    std::fs::create_dir_all(work).with_context(|| format!("creating {}", work.display()))?;
-    let mut children = Children::default();
-
-    let relay_port = free_port()?;
-    let relay_url = format!("http://127.0.0.1:{relay_port}");
-    let mut relay = Command::new(&options.charon);
-    relay.args([
-        "relay".to_string(),
-        format!("--data-dir={}", work.join("relay").display()),
-        format!("--http-address=127.0.0.1:{relay_port}"),
-        format!("--p2p-tcp-address=127.0.0.1:{}", free_port()?),
-        "--p2p-advertise-private-addresses=true".into(),
-        "--log-format=json".into(),
-    ]);
-    let relay_index = children.start("charon relay", relay, &work.join("relay.log"))?;
-    let http = reqwest::Client::new();
-    wait_until_served(&http, &format!("{relay_url}/enr"), Duration::from_secs(60)).await.with_context(|| {
-        format!("the local charon relay never served:\n{}", tail(&children.get_mut(relay_index).log, 20))
-    })?;
-
-    let simulator = Simulator::new(&SimulatorConfig::default())?;
-    let api_address = simulator.clone().spawn(([127, 0, 0, 1], free_port()?).into()).await?;
-    let api_endpoint = format!("http://{api_address}");
-    current.api_endpoint = Some(api_endpoint.clone());
-    let api = ObolApi::new(ClientConfig::new(api_endpoint.parse()?));
-
-    let mut nodes = Vec::new();
-    for i in 0..NODES {
-        let dir = work.join(format!("node{i}"));
-        std::fs::create_dir_all(dir.join("data"))?;
-        let key_file = dir.join("charon-enr-private-key");
-        EnrPrivateKey::generate()?.save_new(&key_file)?;
-        nodes.push(Node {
-            dir: dir.clone(),
-            key_file,
-            status_file: dir.join("status.json"),
-            wallet: Wallet::generate()?,
-            sidecar: None,
-            charon: None,
-            monitoring_url: None,
-        });
-    }
-    for node in &mut nodes {
-        let operator = node.wallet.address();
-        let mut sidecar = Command::new(&options.sidecar);
-        sidecar
-            .arg("dkg")
-            .arg(format!("--data-dir={}", node.dir.join("data").display()))
-            .arg(format!("--enr-key-file={}", node.key_file.display()))
-            .arg(format!("--operator-address={operator}"))
-            .arg(format!("--network={}", Network::Hoodi.name()))
-            .arg(format!("--api-endpoint={api_endpoint}"))
-            .args(["--initial-retry-delay-seconds=1", "--max-retry-delay-seconds=4"])
-            .arg(format!("--p2p-relays={relay_url}"))
-            .arg(format!("--p2p-tcp-address=127.0.0.1:{}", free_port()?))
-            .arg(format!("--charon={}", options.charon.display()))
-            .arg(format!("--status-file={}", node.status_file.display()));
-        node.sidecar = Some(children.start("dv-sidecar dkg", sidecar, &node.dir.join("sidecar.log"))?);
-    }
-    current.stage = Stage::Forming;
-
-    let mut invite: Option<(String, Instant)> = None;
-    let mut we_signed_at: Option<Instant> = None;
-    let mut others_signed = 0;
-    let mut last_probe = Instant::now() - Duration::from_secs(1);
-    let mut was_healthy = false;
-    loop {
-        if !was_healthy && started.elapsed() > DEADLINE {
-            bail!("the demo did not reach four healthy nodes within {}", humantime::format_duration(DEADLINE));
-        }
-        if invite.is_none() && started.elapsed() >= options.invite_after {
-            invite = Some((create_cluster(&api, &nodes).await?, Instant::now()));
-        }
-        if let Some((config_hash, invited_at)) = &invite {
-            // Like an operator at the Launchpad, we sign once our node has
-            // told us it waits for our signature (and not before a sixth of
-            // the window, so the screen can be read).
-            if we_signed_at.is_none()
-                && current.ours.as_ref().is_some_and(|s| s.phase == Phase::AwaitingOurSignature)
-                && invited_at.elapsed() >= options.signing_window / 6
-            {
-                accept_invite(&api, config_hash, &nodes[0]).await?;
-                we_signed_at = Some(Instant::now());
-            }
-            // The other three follow a third, two thirds and a whole window
-            // after us, so our node is seen waiting for them.
-            if let Some(at) = we_signed_at
-                && others_signed < NODES - 1
-                && at.elapsed() >= options.signing_window.mul_f64((others_signed + 1) as f64 / 3.0)
-            {
-                others_signed += 1;
-                accept_invite(&api, config_hash, &nodes[others_signed]).await?;
-            }
-        }
-        for (i, node) in nodes.iter_mut().enumerate() {
-            let snapshot = status::read_file(&node.status_file).ok();
-            current.sidecars[i] = snapshot.as_ref().map(|s| s.phase);
-            if i == 0 {
-                current.ours = snapshot.or(current.ours.take());
-            }
-            if let Some(index) = node.sidecar
-                && let Some(exit) = children.get_mut(index).exited()?
-            {
-                node.sidecar = None;
-                let log = &children.get_mut(index).log;
-                if !exit.success() {
-                    bail!("the sidecar of {} ended with {exit}:\n{}", NODE_NAMES[i], tail(log, 20));
-                }
-                let monitoring = free_port()?;
-                node.monitoring_url = Some(format!("http://127.0.0.1:{monitoring}"));
-                node.charon = Some(children.start(
-                    "charon run",
-                    charon_run(options, node, &relay_url, monitoring)?,
-                    &node.dir.join("charon.log"),
-                )?);
-            }
-            if let Some(index) = node.charon
-                && let Some(exit) = children.get_mut(index).exited()?
-            {
-                bail!("charon of {} ended with {exit}:\n{}", NODE_NAMES[i], tail(&children.get_mut(index).log, 20));
-            }
-        }
-        if last_probe.elapsed() >= Duration::from_secs(1) {
-            last_probe = Instant::now();
-            // At once: a node that hangs must not hold back the others' figures.
-            let probes = nodes.iter().map(|node| async {
-                match &node.monitoring_url {
-                    Some(url) => Some(CharonHealth::probe(&http, url).await),
-                    None => None,
-                }
-            });
-            for (i, probed) in futures_util::future::join_all(probes).await.into_iter().enumerate() {
-                if let Some(probed) = probed {
-                    current.nodes[i].charon_error = probed.as_ref().err().map(ToString::to_string);
-                    current.nodes[i].charon = probed.ok();
-                }
-            }
-        }
-        let all_started = nodes.iter().all(|n| n.charon.is_some());
-        current.stage = if all_started && current.healthy_nodes() == NODES {
-            Stage::Healthy
-        } else if all_started {
-            Stage::StartingNodes
-        } else {
-            Stage::Forming
-        };
-        was_healthy |= current.stage == Stage::Healthy;
-        current.elapsed_seconds = started.elapsed().as_secs_f64();
-        view.send_replace(current.clone());
-        if current.stage == Stage::Healthy && stop_when_healthy {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// At the Launchpad, every operator accepts the terms and the second
-/// operator proposes the cluster (an invitation, as the user would receive
-/// one); returns its config hash. Every operator accepts it later, from the
-/// demo loop.
-async fn create_cluster(api: &ObolApi, nodes: &[Node]) -> anyhow::Result<String> {
-    for node in nodes {
-        api.accept_terms(&launchpad::accept_terms(TERMS_HASH, TERMS_VERSION, Network::Hoodi, &node.wallet)).await?;
-    }
-    let creator = &nodes[1].wallet;
-    let proposal = ClusterProposal {
-        name: "dv-pod demo".into(),
-        network: Network::Hoodi,
-        num_validators: 1,
-        threshold: None,
-        operators: nodes.iter().map(|node| node.wallet.address()).collect(),
-        withdrawal_address: creator.address(),
-        fee_recipient_address: creator.address(),
-    }
-    .sign(creator)?;
-    api.propose_cluster(&proposal).await?;
-    Ok(proposal.config_hash)
-}
-
-/// The operator accepts the invite with their node's ENR, as they would at
-/// the Launchpad with their wallet.
-async fn accept_invite(api: &ObolApi, config_hash: &str, node: &Node) -> anyhow::Result<()> {
-    let definition =
-        api.definition(config_hash).await?.with_context(|| format!("the API lost definition {config_hash}"))?.parsed?;
-    let enr = EnrPrivateKey::load(&node.key_file)?.record().text().to_string();
-    api.accept_invite(config_hash, &launchpad::accept(&definition, Network::Hoodi, &enr, &node.wallet)).await?;
-    Ok(())
-}
-
-fn charon_run(options: &DemoOptions, node: &Node, relay_url: &str, monitoring: u16) -> anyhow::Result<Command> {
-    let cluster = node.dir.join("data").join("cluster");
-    let mut command = Command::new(&options.charon);
-    command.args([
-        "run".to_string(),
-        format!("--lock-file={}", cluster.join("cluster-lock.json").display()),
-        format!("--private-key-file={}", node.key_file.display()),
-        "--simnet-beacon-mock".into(),
-        "--simnet-validator-mock".into(),
-        format!("--simnet-validator-keys-dir={}", cluster.join("validator_keys").display()),
-        format!("--p2p-relays={relay_url}"),
-        format!("--p2p-tcp-address=127.0.0.1:{}", free_port()?),
-        format!("--monitoring-address=127.0.0.1:{monitoring}"),
-        format!("--validator-api-address=127.0.0.1:{}", free_port()?),
-        "--log-format=json".into(),
-    ]);
-    Ok(command)
-}
-
-async fn wait_until_served(http: &reqwest::Client, url: &str, timeout: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if http.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    bail!("{url} did not answer within {}", humantime::format_duration(timeout))
-}
-
-/// Where the test bed keeps its programs: `$DV_BED_DIR` or `.bed` in the
-/// checkout this binary was built from.
-fn bed_dir() -> PathBuf {
-    std::env::var_os("DV_BED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".bed"))
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(name)).find(|p| p.is_file())
-}
-
-/// The charon binary: `explicit`, `$DV_CHARON`, the test bed's, or one on
-/// PATH. When none exists and this is a dv-pod checkout, builds it with the
-/// test bed's recipe (`tests/bed/setup charon`, a few minutes, once).
-pub fn find_or_build_charon(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    if let Some(path) = explicit.or_else(|| std::env::var_os("DV_CHARON").map(PathBuf::from)) {
-        if !path.is_file() {
-            bail!(
-                "charon binary {} does not exist: pass --charon with the path of a charon v1.10 binary, or unset \
-                 DV_CHARON to use the test bed's",
-                path.display()
-            );
-        }
-        return Ok(path);
-    }
-    let bed_charon = bed_dir().join("bin/charon");
-    if let Some(found) = [Some(bed_charon.clone()), on_path("charon")].into_iter().flatten().find(|p| p.is_file()) {
-        return Ok(found);
-    }
-    let setup = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bed/setup");
-    if !setup.is_file() {
-        bail!("charon was not found: pass --charon PATH, set DV_CHARON, or put charon v1.10 on PATH");
-    }
-    eprintln!("charon is missing; building it from the Go module proxy with {} (once)", setup.display());
-    let status = Command::new(&setup).arg("charon").status().with_context(|| format!("running {}", setup.display()))?;
-    if !status.success() || !bed_charon.is_file() {
-        bail!(
-            "building charon with {} failed ({status}); its log is in {}",
-            setup.display(),
-            bed_dir().join("logs").display()
-        );
-    }
-    Ok(bed_charon)
-}
-
-/// The dv-sidecar binary: `explicit`, the one beside this program, or on PATH.
-pub fn find_sidecar(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    if let Some(path) = explicit {
-        return Ok(path);
-    }
-    let beside = std::env::current_exe()?.parent().map(|dir| dir.join("dv-sidecar"));
-    beside.filter(|p| p.is_file()).or_else(|| on_path("dv-sidecar")).context(
-        "dv-sidecar was not found beside this program or on PATH: build it with `cargo build --release` or pass --sidecar",
+fn text_line(view: &DemoView) -> String {
+    let phases: Vec<&str> = view.sidecars.iter().map(|p| p.map_or("starting", crate::status::Phase::name)).collect();
+    format!(
+        "[{:>5.1}s] {:?}: sidecars {} | healthy nodes {}/4",
+        view.elapsed_seconds,
+        view.stage,
+        phases.join(", "),
+        view.healthy_nodes()
     )
+}
+
+/// Prepares the programs and runs the demo, printing as it goes.
+pub fn run(charon: Option<PathBuf>, signing_window_seconds: u64, json: bool) -> ExitCode {
+    match DemoOptions::prepare(charon, signing_window_seconds) {
+        Ok(options) => run_headless(options, json),
+        Err(e) => crate::exit::fail(format!("{e:#}")),
+    }
+}
+
+fn run_headless(options: DemoOptions, json: bool) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return crate::exit::fail(e),
+    };
+    let work_dir = options.work_dir.clone();
+    let outcome = runtime.block_on(async {
+        let (view_tx, mut view_rx) = tokio::sync::watch::channel(DemoView::empty(&options.work_dir));
+        let printer = tokio::spawn(async move {
+            let mut last = String::new();
+            while view_rx.changed().await.is_ok() {
+                let view = view_rx.borrow_and_update().clone();
+                let now = milestone(&view);
+                if now != last {
+                    last = now;
+                    print_view(&view, json);
+                }
+            }
+        });
+        let outcome = local_formation::run(options, view_tx, true).await;
+        let _ = printer.await;
+        outcome
+    });
+    match outcome {
+        // The printer has shown the final view already.
+        Ok(view) => {
+            if !json {
+                println!("demo: four healthy Charon nodes after {:.1} s", view.elapsed_seconds);
+            }
+            ExitCode::from(crate::exit::OK)
+        }
+        Err(error) => {
+            eprintln!("demo failed: {error:#}\nlogs: {}", work_dir.display());
+            ExitCode::from(crate::exit::INVALID)
+        }
+    }
+}
+
+fn print_view(view: &DemoView, json: bool) {
+    if json {
+        match serde_json::to_string(view) {
+            Ok(line) => println!("{line}"),
+            Err(e) => eprintln!("cannot encode the demo view: {e}"),
+        }
+    } else {
+        println!("{}", text_line(view));
+    }
 }

@@ -9,6 +9,8 @@
 //! decred's `SignCompact`, which is deterministic RFC 6979, as is k256's
 //! `sign_prehash`.
 
+pub mod qr;
+
 use std::{
     fmt, fs,
     io::Write,

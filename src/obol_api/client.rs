@@ -490,7 +490,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_connection_says_so() {
-        let port = crate::demo::process::free_port().unwrap();
+        let port = crate::process::free_port().unwrap();
         let mut config = ClientConfig::new(format!("http://127.0.0.1:{port}").parse().unwrap());
         config.retry.attempts_per_call = 1;
         let api = ObolApi::new(config);

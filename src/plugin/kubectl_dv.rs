@@ -1,6 +1,6 @@
 //! `kubectl-dv` (run as `kubectl dv ...`): the plugin's commands.
 
-use std::{io::IsTerminal, path::PathBuf, process::ExitCode, time::Duration};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use serde::Serialize;
@@ -16,7 +16,6 @@ use crate::{
     },
     enr::{EnrPrivateKey, EnrRecord},
     obol_api::{ClientConfig, ObolApi},
-    wizard::WizardArgs,
 };
 
 #[derive(Parser)]
@@ -71,8 +70,13 @@ enum Command {
         #[arg(long, short = 'p')]
         previous: bool,
     },
-    /// Open the interactive wizard (dv-tui).
-    Wizard(WizardArgs),
+    /// Open the interactive wizard: runs dv-tui (installed beside kubectl-dv,
+    /// or on PATH) with these arguments; `kubectl dv wizard --help` shows them.
+    #[command(disable_help_flag = true)]
+    Wizard {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// A complete local formation: simulated Launchpad, four real Charon
     /// nodes. Opens the wizard on a terminal; prints progress otherwise.
     Demo {
@@ -218,10 +222,10 @@ pub fn run(cli: Cli) -> ExitCode {
             };
             let record = match record {
                 Ok(record) => record,
-                Err(message) => return super::fail(message),
+                Err(message) => return crate::exit::fail(message),
             };
             if json {
-                return super::print_json(&EnrDocument {
+                return crate::exit::print_json(&EnrDocument {
                     schema: "dv-pod.enr/v1",
                     enr: record.text().to_string(),
                     public_key: format!("0x{}", hex::encode(record.public_key_compressed())),
@@ -229,7 +233,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 });
             }
             println!("{record}");
-            if qr && let Some(code) = crate::wizard::qr::render(record.text(), false) {
+            if qr && let Some(code) = crate::enr::qr::render(record.text(), false) {
                 for line in code.lines {
                     println!("{line}");
                 }
@@ -239,18 +243,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status { watch, interval, json } => status(&target, watch, Duration::from_secs(interval.max(1)), json),
         Command::Logs { container, follow, tail, previous } => logs(&target, &container, follow, tail, previous),
         Command::Install(args) => install(&target, args),
-        Command::Wizard(args) => open_wizard(target, args, false),
+        Command::Wizard { args } => run_wizard(&target, args),
         Command::Demo { json, charon, signing_window_seconds } => {
-            let args = WizardArgs {
-                demo: true,
-                chart: None,
-                helm: "helm".into(),
-                values: PathBuf::new(),
-                helm_args: Vec::new(),
-                charon,
-                signing_window_seconds,
-            };
-            open_wizard(target, args, json)
+            let mut args = vec!["--demo".to_string(), format!("--signing-window-seconds={signing_window_seconds}")];
+            args.extend(charon.map(|path| format!("--charon={}", path.display())));
+            args.extend(json.then(|| "--json".to_string()));
+            run_wizard(&target, args)
         }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "kubectl-dv", &mut std::io::stdout());
@@ -259,19 +257,21 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Opens the wizard; a demo asked for `json`, or without a terminal, prints
-/// its progress instead.
-pub fn open_wizard(target: ReleaseTarget, args: WizardArgs, json: bool) -> ExitCode {
-    if args.demo && (json || !std::io::stdout().is_terminal()) {
-        return match crate::wizard::demo_options(&args) {
-            Ok(options) => super::demo::run_headless(options, json),
-            Err(e) => super::fail(format!("{e:#}")),
-        };
-    }
-    match crate::wizard::run(target, args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => super::fail(format!("{e:#}")),
-    }
+/// Replaces this process with `dv-tui` (the wizard and the demo are their
+/// own program: the plugin hands over the terminal, signals and exit code).
+fn run_wizard(target: &ReleaseTarget, args: Vec<String>) -> ExitCode {
+    use std::os::unix::process::CommandExt;
+    let beside = std::env::current_exe().ok().map(|exe| exe.with_file_name("dv-tui")).filter(|p| p.is_file());
+    let program = beside.unwrap_or_else(|| PathBuf::from("dv-tui"));
+    let mut command = std::process::Command::new(&program);
+    command.args(["--release", &target.release]);
+    command.args(target.namespace.iter().flat_map(|n| ["--namespace", n]));
+    command.args(target.context.iter().flat_map(|c| ["--context", c]));
+    let error = command.args(args).exec();
+    crate::exit::fail(format!(
+        "cannot run {}: {error} (install dv-tui next to kubectl-dv or on PATH)",
+        program.display()
+    ))
 }
 
 /// Runs `work` with a client for the target's context and the release's names.
@@ -315,7 +315,7 @@ fn status(target: &ReleaseTarget, watch: bool, interval: Duration, json: bool) -
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => super::fail(message),
+        Err(message) => crate::exit::fail(message),
     }
 }
 
@@ -414,7 +414,7 @@ fn logs(target: &ReleaseTarget, container: &str, follow: bool, tail: Option<i64>
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => super::fail(message),
+        Err(message) => crate::exit::fail(message),
     }
 }
 
@@ -422,25 +422,25 @@ fn install(target: &ReleaseTarget, args: InstallArgs) -> ExitCode {
     let mut sets = args.set.clone();
     if let Some(address) = &args.operator_address {
         if let Err(e) = address.parse::<OperatorAddress>() {
-            return super::fail(format!("--operator-address: {e}"));
+            return crate::exit::fail(format!("--operator-address: {e}"));
         }
         sets.push(format!("charon.operatorAddress={address}"));
     }
     if let Some(network) = &args.network {
         if Network::from_name(network).is_none() {
-            return super::fail(format!(
+            return crate::exit::fail(format!(
                 "--network {network:?} is not one of: {}",
                 Network::ALL.map(Network::name).join(", ")
             ));
         }
         sets.push(format!("network={network}"));
     }
-    if let Err(message) = super::refuse_private_key_arguments(sets.iter().chain(&args.helm_args)) {
-        return super::fail(message);
+    if let Err(message) = crate::chart::refuse_private_key_arguments(sets.iter().chain(&args.helm_args)) {
+        return crate::exit::fail(message);
     }
     let mut command = std::process::Command::new(&args.helm);
     command.args(["upgrade", "--install", &target.release]);
-    command.arg(args.chart.unwrap_or_else(crate::wizard::default_chart));
+    command.arg(args.chart.unwrap_or_else(crate::chart::default_chart));
     if let Some(namespace) = &target.namespace {
         command.args(["--namespace", namespace, "--create-namespace"]);
     }
@@ -458,20 +458,20 @@ fn install(target: &ReleaseTarget, args: InstallArgs) -> ExitCode {
         Ok(status) if status.success() => ExitCode::SUCCESS,
         Ok(status) => {
             eprintln!("error: helm ended with {status}");
-            ExitCode::from(super::EXIT_INVALID)
+            ExitCode::from(crate::exit::INVALID)
         }
-        Err(e) => super::fail(format!("cannot run {}: {e} (install Helm 3 or 4, or pass --helm)", args.helm)),
+        Err(e) => crate::exit::fail(format!("cannot run {}: {e} (install Helm 3 or 4, or pass --helm)", args.helm)),
     }
 }
 
 fn verify_definition(args: VerifyArgs) -> ExitCode {
     let us = match our_node(&args) {
         Ok(us) => us,
-        Err(message) => return super::fail(message),
+        Err(message) => return crate::exit::fail(message),
     };
     let document = match read_source(&args.source) {
         Ok(document) => document,
-        Err(message) => return super::fail(message),
+        Err(message) => return crate::exit::fail(message),
     };
     let mut out = VerifyDocument {
         schema: "dv-pod.definition-verify/v1",
@@ -507,10 +507,10 @@ fn verify_definition(args: VerifyArgs) -> ExitCode {
         out.invite,
         Some(Invite::NotForUs | Invite::NotTarget { .. } | Invite::WrongNetwork { .. } | Invite::Invalid { .. })
     );
-    let code = if out.valid && usable { super::EXIT_OK } else { super::EXIT_INVALID };
+    let code = if out.valid && usable { crate::exit::OK } else { crate::exit::INVALID };
     if args.json {
-        if super::print_json(&out) != ExitCode::SUCCESS {
-            return ExitCode::from(super::EXIT_USAGE);
+        if crate::exit::print_json(&out) != ExitCode::SUCCESS {
+            return ExitCode::from(crate::exit::USAGE);
         }
     } else {
         print_verify_text(&out);
@@ -521,7 +521,7 @@ fn verify_definition(args: VerifyArgs) -> ExitCode {
 fn verify_lock(target: &ReleaseTarget, args: LockVerifyArgs) -> ExitCode {
     let network = match args.network.as_deref().map(parse_network).transpose() {
         Ok(network) => network,
-        Err(message) => return super::fail(message),
+        Err(message) => return crate::exit::fail(message),
     };
     let read = match &args.source {
         Some(source) => read_source(source).map(|document| (source.clone(), document)),
@@ -529,17 +529,17 @@ fn verify_lock(target: &ReleaseTarget, args: LockVerifyArgs) -> ExitCode {
     };
     let (source, document) = match read {
         Ok(read) => read,
-        Err(message) => return super::fail(message),
+        Err(message) => return crate::exit::fail(message),
     };
     let out = super::lock_verify::verify_document(source, document, network);
     if args.json {
-        if super::print_json(&out) != ExitCode::SUCCESS {
-            return ExitCode::from(super::EXIT_USAGE);
+        if crate::exit::print_json(&out) != ExitCode::SUCCESS {
+            return ExitCode::from(crate::exit::USAGE);
         }
     } else {
         super::lock_verify::print_text(&out);
     }
-    ExitCode::from(if out.valid { super::EXIT_OK } else { super::EXIT_INVALID })
+    ExitCode::from(if out.valid { crate::exit::OK } else { crate::exit::INVALID })
 }
 
 /// The lock the release's sidecar verified and published for its Charon.

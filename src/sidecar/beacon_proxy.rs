@@ -268,7 +268,7 @@ mod tests {
         let upstream_address = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, upstream).await });
 
-        let proxy_port = crate::demo::process::free_port().unwrap();
+        let proxy_port = crate::process::free_port().unwrap();
         let routes = Route::consecutive(&[format!("http://{upstream_address}/prefix/")], proxy_port).unwrap();
         let headers = BeaconHeaders::parse("Authorization=Bearer abc").unwrap();
         tokio::spawn(serve(headers, routes));

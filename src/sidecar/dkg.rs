@@ -684,7 +684,7 @@ async fn run_attempt(
     }
     let mut child = command.spawn().with_context(|| format!("starting {}", config.charon.display()))?;
 
-    let mut lines = crate::child_output::lines(&mut child);
+    let mut lines = crate::process::output::lines(&mut child);
 
     let mut log = tokio::fs::File::create(&log_path).await?;
     let deadline = tokio::time::sleep(config.attempt_timeout);

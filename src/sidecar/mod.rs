@@ -260,7 +260,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "dv-sidecar failed");
-            ExitCode::from(crate::plugin::EXIT_USAGE)
+            ExitCode::from(crate::exit::USAGE)
         }
     }
 }
@@ -298,7 +298,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(error) if error.is::<dkg::Stopped>() => Ok(ExitCode::from(143)),
                 Err(error) if error.is::<dkg::LockRefused>() => {
                     tracing::error!(error = format!("{error:#}"), "the cluster lock is refused; Charon does not start");
-                    Ok(ExitCode::from(crate::plugin::EXIT_INVALID))
+                    Ok(ExitCode::from(crate::exit::INVALID))
                 }
                 Err(error) => Err(error),
             }
@@ -325,7 +325,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Err(reason) => {
                     println!("not healthy: {reason}");
-                    Ok(ExitCode::from(crate::plugin::EXIT_INVALID))
+                    Ok(ExitCode::from(crate::exit::INVALID))
                 }
             }
         }

@@ -97,7 +97,7 @@ mod tests {
     #[tokio::test]
     async fn the_gateway_answers_health_and_labels_the_mocks_json_as_json_but_nothing_else() {
         let charon = charon_like_mock().await;
-        let port = crate::demo::process::free_port().unwrap();
+        let port = crate::process::free_port().unwrap();
         let listen = SocketAddr::from(([127, 0, 0, 1], port));
         tokio::spawn(serve(listen, charon));
         let get = |path: &str| reqwest::get(format!("http://{listen}{path}"));

@@ -9,8 +9,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::values::Form;
 use crate::{
     cluster::release::ReleaseView,
-    demo::{DemoView, Stage},
     health::NodeHealth,
+    local_formation::{DemoView, Stage},
     status::{Phase, Status},
 };
 
@@ -128,7 +128,7 @@ pub struct App {
     pub namespace: String,
     pub values_file: PathBuf,
     /// The ENR's QR code, kept between frames.
-    pub qr: super::qr::Cache,
+    pub qr: crate::enr::qr::Cache,
 }
 
 impl App {
@@ -152,7 +152,7 @@ impl App {
             release: release.into(),
             namespace: namespace.into(),
             values_file,
-            qr: super::qr::Cache::default(),
+            qr: crate::enr::qr::Cache::default(),
         }
     }
 
@@ -380,7 +380,7 @@ mod tests {
     #[test]
     fn following_moves_to_the_screen_that_matches_the_phase() {
         let mut app = App::new(Mode::Demo, Form::default(), "demo", "local", PathBuf::new());
-        let mut view = crate::demo::DemoView::empty(std::path::Path::new("/tmp"));
+        let mut view = crate::local_formation::DemoView::empty(std::path::Path::new("/tmp"));
         let mut status = Status::new("0x".into(), "enr:-x".into());
         status.phase = Phase::WaitingForSignatures;
         view.ours = Some(status.clone());

@@ -9,7 +9,6 @@
 pub mod app;
 pub mod clipboard;
 pub mod preflight;
-pub mod qr;
 pub mod screens;
 pub mod values;
 
@@ -21,17 +20,40 @@ use std::{
 
 use anyhow::Context;
 use app::{Action, App, Mode, Update};
-use clap::Args;
+use clap::{Args, Parser};
 use crossterm::event::{self, Event, KeyEventKind};
 use tokio::sync::mpsc;
 
 use crate::{
     cluster::release::{self, ReleaseNames},
-    demo::{self, DemoOptions},
-    plugin::ReleaseTarget,
+    local_formation::{self, DemoOptions},
 };
 
-/// Options shared by `dv-tui` and `kubectl dv wizard`.
+/// `dv-tui`'s command line (`kubectl dv wizard` passes its arguments on).
+#[derive(Parser, Debug, Clone)]
+#[command(name = "dv-tui", version = crate::VERSION, about = "Guide a dv-pod distributed validator from install to healthy")]
+pub struct Cli {
+    #[command(flatten)]
+    pub target: ReleaseTarget,
+    #[command(flatten)]
+    pub wizard: WizardArgs,
+}
+
+/// Which release the wizard installs and follows.
+#[derive(Args, Debug, Clone)]
+pub struct ReleaseTarget {
+    /// Namespace of the release (default: the kube context's).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// The kube context (default: the current one).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// The Helm release name.
+    #[arg(long, default_value = "dv-pod")]
+    pub release: String,
+}
+
+/// What the wizard does.
 #[derive(Args, Debug, Clone)]
 pub struct WizardArgs {
     /// Run a local formation (simulated Launchpad, four real Charon nodes)
@@ -56,44 +78,36 @@ pub struct WizardArgs {
     /// Over how many seconds the demo's other three operators sign after you.
     #[arg(long, default_value_t = 60)]
     pub signing_window_seconds: u64,
+    /// With --demo: print dv-pod.demo/v1 JSON lines instead of screens (a
+    /// demo whose output is not a terminal prints text lines).
+    #[arg(long, requires = "demo")]
+    pub json: bool,
 }
 
-/// The chart inside the checkout this program was built from, if any.
-pub fn default_chart() -> String {
-    let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("chart");
-    if local.join("Chart.yaml").is_file() { local.display().to_string() } else { "dv-pod".into() }
+/// Runs the wizard; the exit code follows [`crate::exit`].
+pub fn main(cli: Cli) -> std::process::ExitCode {
+    match run(cli.target, cli.wizard) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => crate::exit::fail(format!("{e:#}")),
+    }
 }
 
 /// Runs the wizard until the operator quits.
 pub fn run(target: ReleaseTarget, args: WizardArgs) -> anyhow::Result<()> {
-    crate::plugin::refuse_private_key_arguments(&args.helm_args)
-        .map_err(|message| anyhow::anyhow!("--helm-arg: {message}"))?;
+    crate::chart::refuse_private_key_arguments(&args.helm_args).context("--helm-arg")?;
     crate::logging::init_file("dv-tui")?;
     let runtime = tokio::runtime::Runtime::new()?;
     if args.demo {
-        let options = demo_options(&args)?;
+        let options = DemoOptions::prepare(args.charon.clone(), args.signing_window_seconds)?;
         return runtime.block_on(run_demo(options));
     }
     runtime.block_on(run_cluster(target, args))
 }
 
-/// Finds (or builds) the programs before the screen switches to the TUI, so
-/// build progress prints on a normal terminal.
-pub fn demo_options(args: &WizardArgs) -> anyhow::Result<DemoOptions> {
-    let work_dir = std::env::temp_dir().join(format!("dv-pod-demo-{}", std::process::id()));
-    Ok(DemoOptions {
-        charon: demo::find_or_build_charon(args.charon.clone())?,
-        sidecar: demo::find_sidecar(None)?,
-        work_dir,
-        invite_after: Duration::from_secs(3),
-        signing_window: Duration::from_secs(args.signing_window_seconds),
-    })
-}
-
 async fn run_demo(options: DemoOptions) -> anyhow::Result<()> {
     let (updates_tx, updates) = mpsc::unbounded_channel();
-    let (view_tx, mut view_rx) = tokio::sync::watch::channel(demo::DemoView::empty(&options.work_dir));
-    let demo = tokio::spawn(demo::run(options, view_tx, false));
+    let (view_tx, mut view_rx) = tokio::sync::watch::channel(local_formation::DemoView::empty(&options.work_dir));
+    let demo = tokio::spawn(local_formation::run(options, view_tx, false));
     let forward = updates_tx.clone();
     tokio::spawn(async move {
         while view_rx.changed().await.is_ok() {
@@ -158,7 +172,7 @@ fn helm_command(target: &ReleaseTarget, args: &WizardArgs, namespace: &str) -> V
     if let Some(context) = &target.context {
         extra.push(format!("--kube-context={context}"));
     }
-    let chart = args.chart.clone().unwrap_or_else(default_chart);
+    let chart = args.chart.clone().unwrap_or_else(crate::chart::default_chart);
     values::helm_command(&args.helm, &target.release, &chart, namespace, &args.values, &extra)
 }
 
@@ -264,7 +278,7 @@ async fn run_streaming(command: &[String], updates: &mpsc::UnboundedSender<Updat
         .spawn()
         .with_context(|| format!("starting {}", command[0]))
         .map_err(|e| format!("{e:#}"))?;
-    let mut lines = crate::child_output::lines(&mut child);
+    let mut lines = crate::process::output::lines(&mut child);
     while let Some(line) = lines.recv().await {
         let _ = updates.send(Update::InstallOutput(line));
     }

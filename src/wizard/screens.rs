@@ -16,8 +16,8 @@ use super::{
     values::FieldKey,
 };
 use crate::{
-    demo::Stage,
     health::Readiness,
+    local_formation::Stage,
     status::{Phase, Status},
 };
 

@@ -14,8 +14,8 @@ use super::{
     values::{FieldKey, Form},
 };
 use crate::{
-    demo::Stage,
     health::{CharonHealth, ContainerState, NodeHealth, PodHealth, Readiness},
+    local_formation::Stage,
     status::{Dkg, Failure, Invite, Phase, Status, timestamp},
 };
 

@@ -205,7 +205,7 @@ pub fn sidecar_dkg(data_dir: &Path, key_file: &Path, operator: &str, api: Socket
 }
 
 pub fn tail(path: &Path) -> String {
-    dv_pod::demo::process::tail(path, 30)
+    dv_pod::process::tail(path, 30)
 }
 
 impl Formation {

@@ -55,7 +55,7 @@ pub fn spawn(name: &str, mut command: Command, log: &Path) -> Spawned {
 }
 
 pub fn free_port() -> u16 {
-    dv_pod::demo::process::free_port().unwrap()
+    dv_pod::process::free_port().unwrap()
 }
 
 /// Polls `url` until it answers 200, up to `timeout`.

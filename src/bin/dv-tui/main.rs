@@ -1,17 +1,15 @@
-//! `dv-tui`: the interactive wizard. All logic lives in `dv_pod::wizard`.
+//! `dv-tui`: the interactive wizard (`dv_pod::wizard`); a demo without a
+//! terminal, or with `--json`, prints lines instead (`dv_pod::demo`).
+
+use std::io::IsTerminal;
 
 use clap::Parser;
 
-#[derive(Parser)]
-#[command(name = "dv-tui", version = dv_pod::VERSION, about = "Guide a dv-pod distributed validator from install to healthy")]
-struct Cli {
-    #[command(flatten)]
-    target: dv_pod::plugin::ReleaseTarget,
-    #[command(flatten)]
-    wizard: dv_pod::wizard::WizardArgs,
-}
-
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    dv_pod::plugin::kubectl_dv::open_wizard(cli.target, cli.wizard, false)
+    let cli = dv_pod::wizard::Cli::parse();
+    let args = &cli.wizard;
+    if args.demo && (args.json || !std::io::stdout().is_terminal()) {
+        return dv_pod::demo::run(args.charon.clone(), args.signing_window_seconds, args.json);
+    }
+    dv_pod::wizard::main(cli)
 }

@@ -1,6 +1,10 @@
-//! Child processes the demo starts: each writes to its own log file, dies
-//! with the demo (PR_SET_PDEATHSIG), and is stopped with SIGTERM, then
-//! SIGKILL after a grace period, when its `Children` set is dropped.
+//! Child processes dv-pod starts (Charon, the demo's nodes, helm): each
+//! dies with its parent (PR_SET_PDEATHSIG), is stopped with SIGTERM and,
+//! after a grace period, SIGKILL, and its output can be read as merged
+//! lines ([`output`]). A `Children` set stops all of its processes when
+//! dropped.
+
+pub mod output;
 
 use std::{
     os::unix::process::CommandExt,

@@ -114,3 +114,19 @@ fn the_module_path_reader_sees_grouped_and_plain_paths() {
     let named = crate_modules_named("use crate::{definition::lock, wizard::{a, b}};\nlet x = crate::plugin::run();");
     assert_eq!(named, BTreeSet::from(["definition".into(), "wizard".into(), "plugin".into()]));
 }
+
+#[test]
+fn errors_are_typed_or_carry_context_never_a_bare_string() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut bare = Vec::new();
+    for file in rust_files(&src) {
+        let source = std::fs::read_to_string(&file).unwrap();
+        for (number, line) in source.lines().enumerate() {
+            let compact: String = line.split_whitespace().collect();
+            if compact.contains("Result<") && compact.contains(",String>") {
+                bare.push(format!("{}:{}: {}", file.strip_prefix(&src).unwrap().display(), number + 1, line.trim()));
+            }
+        }
+    }
+    assert!(bare.is_empty(), "use a thiserror type or anyhow with context:\n{}", bare.join("\n"));
+}

@@ -108,7 +108,7 @@ pub fn classify(def: &Definition, us: &OurNode) -> Invite {
     {
         return Invite::WrongNetwork { definition: def.network(), ours };
     }
-    if let Err(reason) = structural_problem(def, our_slot, us) {
+    if let Some(reason) = structural_problem(def, our_slot, us) {
         return Invite::Invalid { reason };
     }
 
@@ -138,23 +138,26 @@ pub fn classify(def: &Definition, us: &OurNode) -> Invite {
 
 /// Problems no signature can fix: the cluster itself is malformed, or our
 /// slot names another node.
-fn structural_problem(def: &Definition, our_slot: usize, us: &OurNode) -> Result<(), String> {
+fn structural_problem(def: &Definition, our_slot: usize, us: &OurNode) -> Option<String> {
     if !def.version.dkg_supported() {
-        return Err(format!("definition version {} cannot run a DKG with Charon v1.10 (v1.6.0 or later)", def.version));
+        return Some(format!(
+            "definition version {} cannot run a DKG with Charon v1.10 (v1.6.0 or later)",
+            def.version
+        ));
     }
     let n = def.operators.len() as i64;
     if def.threshold < 2 || def.threshold > n {
-        return Err(format!("threshold {} is out of range for {n} operators (2 to {n})", def.threshold));
+        return Some(format!("threshold {} is out of range for {n} operators (2 to {n})", def.threshold));
     }
     let mut addresses = HashSet::new();
     let mut enrs = HashSet::new();
     for operator in &def.operators {
         let key = operator.address.to_ascii_lowercase();
         if !key.is_empty() && !addresses.insert(key) {
-            return Err(format!("operator {} appears more than once", operator.address));
+            return Some(format!("operator {} appears more than once", operator.address));
         }
         if !operator.enr.is_empty() && !enrs.insert(operator.enr.as_str()) {
-            return Err(format!("ENR {} is used by more than one operator", operator.enr));
+            return Some(format!("ENR {} is used by more than one operator", operator.enr));
         }
     }
     let our_enr = &def.operators[our_slot].enr;
@@ -162,14 +165,14 @@ fn structural_problem(def: &Definition, our_slot: usize, us: &OurNode) -> Result
         && !our_enr.is_empty()
         && our_enr != node_enr.text()
     {
-        return Err(format!(
+        return Some(format!(
             "our operator {} accepted this cluster with ENR {our_enr}, not with this node's ENR {}: \
              it was accepted from another node or with another key",
             us.operator,
             node_enr.text()
         ));
     }
-    Ok(())
+    None
 }
 
 #[cfg(test)]

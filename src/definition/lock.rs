@@ -20,7 +20,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::verify::{Check, Report, Status};
+use super::verify::{Check, Failed, Finding, Report, Status};
 use super::{Definition, DefinitionError, DefinitionVersion, Fields, Network, bls, eip712, ssz, verify};
 use crate::enr::EnrRecord;
 
@@ -320,13 +320,13 @@ pub fn verify(lock: &Lock) -> LockReport {
     charon.record(
         "lock_hash",
         match &computed {
-            Err(e) => Err(format!("cannot compute the lock hash: {e}")),
+            Err(e) => Err(Failed(format!("cannot compute the lock hash: {e}"))),
             Ok(root) if root.as_slice() == lock.lock_hash => Ok(format!("0x{}", hex::encode(root))),
-            Ok(root) => Err(format!(
+            Ok(root) => Err(Failed(format!(
                 "stated {} but the lock hashes to 0x{}: the lock was changed after it was hashed",
                 lock.lock_hash_hex(),
                 hex::encode(root)
-            )),
+            ))),
         },
     );
     let network = def.network();
@@ -351,15 +351,15 @@ pub fn verify(lock: &Lock) -> LockReport {
     LockReport { charon, deposits }
 }
 
-fn check_aggregate(lock: &Lock, lock_root: Option<[u8; 32]>) -> Result<String, String> {
+fn check_aggregate(lock: &Lock, lock_root: Option<[u8; 32]>) -> Finding {
     if lock.signature_aggregate.is_empty() {
-        return Err("the lock has no aggregate signature".into());
+        return Err(Failed("the lock has no aggregate signature".into()));
     }
     let root = lock_root.ok_or("cannot check it: the lock hash cannot be computed")?;
     let shares: Vec<&[u8]> = lock.validators.iter().flat_map(|v| v.public_shares.iter().map(Vec::as_slice)).collect();
     bls::verify_aggregate(&shares, &root, &lock.signature_aggregate)
         .map(|()| format!("{} key shares signed the lock hash", shares.len()))
-        .map_err(|e| format!("the aggregate of every key share's signature over the lock hash: {e}"))
+        .map_err(|e| Failed(format!("the aggregate of every key share's signature over the lock hash: {e}")))
 }
 
 fn address20(text: &str) -> Option<[u8; 20]> {
@@ -374,17 +374,17 @@ fn fork_version(def: &Definition) -> Option<[u8; 4]> {
 /// Charon's `verifyBuilderRegistrations` for one validator: the message it
 /// rebuilds from the validator's key, the definition's fee recipient and the
 /// lock's gas limit and timestamp must carry the stated signature.
-fn check_registration(lock: &Lock, index: usize, validator: &DistValidator) -> Result<String, String> {
+fn check_registration(lock: &Lock, index: usize, validator: &DistValidator) -> Finding {
     let reg = &validator.builder_registration;
     if lock.definition.version < DefinitionVersion::V1_7 {
         return if reg.is_absent() {
             Ok(format!("{} has no builder registrations", lock.definition.version))
         } else {
-            Err(format!("{} has no builder registrations, but this lock carries one", lock.definition.version))
+            Err(Failed(format!("{} has no builder registrations, but this lock carries one", lock.definition.version)))
         };
     }
     if reg.is_absent() {
-        return Err("missing: a v1.7+ lock pre-signs one builder registration per validator".into());
+        return Err(Failed("missing: a v1.7+ lock pre-signs one builder registration per validator".into()));
     }
     let fee_recipient = lock.definition.validators.get(index).map(|v| v.fee_recipient_address.as_str()).unwrap_or("");
     let fee_recipient = address20(fee_recipient)
@@ -396,7 +396,7 @@ fn check_registration(lock: &Lock, index: usize, validator: &DistValidator) -> R
         bls::registration_signing_root(&fee_recipient, reg.gas_limit as u64, reg.timestamp as u64, &public_key, fork);
     bls::verify(&public_key, &root, &reg.signature)
         .map(|()| "signed by the distributed validator for the definition's fee recipient".to_string())
-        .map_err(|e| format!("signature over the registration for the definition's fee recipient: {e}"))
+        .map_err(|e| Failed(format!("signature over the registration for the definition's fee recipient: {e}")))
 }
 
 fn check_node_signatures(lock: &Lock, report: &mut Report) {
@@ -407,7 +407,7 @@ fn check_node_signatures(lock: &Lock, report: &mut Report) {
             if lock.node_signatures.is_empty() {
                 Ok(format!("{} locks carry no node signatures", def.version))
             } else {
-                Err(format!("{} locks carry no node signatures, but this one does", def.version))
+                Err(Failed(format!("{} locks carry no node signatures, but this one does", def.version)))
             },
         );
         return;
@@ -429,14 +429,18 @@ fn check_node_signatures(lock: &Lock, report: &mut Report) {
     };
     for (i, (operator, signature)) in def.operators.iter().zip(&lock.node_signatures).enumerate() {
         let outcome =
-            operator.enr.parse::<EnrRecord>().map_err(|e| format!("operators[{i}].enr: {e}")).and_then(|record| {
-                let signer = eip712::recover_key(digest.into(), signature).map_err(|e| e.to_string())?;
-                if signer == record.public_key_compressed() {
-                    Ok(format!("signed by node {i}'s ENR key"))
-                } else {
-                    Err(format!("not signed by operators[{i}]'s ENR key: the lock hash or the signature was changed"))
-                }
-            });
+            operator.enr.parse::<EnrRecord>().map_err(|e| Failed(format!("operators[{i}].enr: {e}"))).and_then(
+                |record| {
+                    let signer = eip712::recover_key(digest.into(), signature).map_err(|e| Failed(e.to_string()))?;
+                    if signer == record.public_key_compressed() {
+                        Ok(format!("signed by node {i}'s ENR key"))
+                    } else {
+                        Err(Failed(format!(
+                            "not signed by operators[{i}]'s ENR key: the lock hash or the signature was changed"
+                        )))
+                    }
+                },
+            );
         report.record(format!("node_signatures[{i}]"), outcome);
     }
 }
@@ -476,11 +480,11 @@ fn check_deposits(lock: &Lock, network: Option<Network>, report: &mut Report) {
         if lock.validators.len() as i64 == def.num_validators {
             Ok(format!("{} validators, as the definition asks", lock.validators.len()))
         } else {
-            Err(format!(
+            Err(Failed(format!(
                 "{} validators, but the definition asks for {}: the lock does not cover the cluster",
                 lock.validators.len(),
                 def.num_validators
-            ))
+            )))
         },
     );
     for (i, validator) in lock.validators.iter().enumerate() {
@@ -488,16 +492,17 @@ fn check_deposits(lock: &Lock, network: Option<Network>, report: &mut Report) {
         if def.version >= DefinitionVersion::V1_7 {
             let reg = &validator.builder_registration;
             let outcome = match address20(&slot.fee_recipient_address) {
-                None => {
-                    Err(format!("the definition's fee recipient {:?} is not an address", slot.fee_recipient_address))
-                }
-                Some(fee) if reg.fee_recipient != fee => Err(format!(
+                None => Err(Failed(format!(
+                    "the definition's fee recipient {:?} is not an address",
+                    slot.fee_recipient_address
+                ))),
+                Some(fee) if reg.fee_recipient != fee => Err(Failed(format!(
                     "the registration names fee recipient 0x{}, the definition {}",
                     hex::encode(&reg.fee_recipient),
                     slot.fee_recipient_address
-                )),
+                ))),
                 Some(_) if reg.public_key != validator.public_key => {
-                    Err("the registration is for another validator key".to_string())
+                    Err(Failed("the registration is for another validator key".to_string()))
                 }
                 Some(_) => Ok(format!("fee recipient {}", slot.fee_recipient_address)),
             };
@@ -524,11 +529,11 @@ fn check_deposits(lock: &Lock, network: Option<Network>, report: &mut Report) {
             if amounts == expected {
                 Ok(format!("{} ETH", eth_list(&amounts)))
             } else {
-                Err(format!(
+                Err(Failed(format!(
                     "deposits of {} ETH, but the definition asks for {} ETH",
                     eth_list(&amounts),
                     eth_list(&expected)
-                ))
+                )))
             },
         );
     }
@@ -540,31 +545,31 @@ fn check_deposit(
     withdrawal_address: &str,
     validator: &DistValidator,
     data: &DepositData,
-) -> Result<String, String> {
+) -> Finding {
     let address = address20(withdrawal_address)
         .ok_or_else(|| format!("the definition's withdrawal address {withdrawal_address:?} is not an address"))?;
     let amount = data.amount as u64;
     let max = if def.compounding { MAX_COMPOUNDING_DEPOSIT_GWEI } else { MAX_STANDARD_DEPOSIT_GWEI };
     if data.amount < MIN_DEPOSIT_GWEI as i64 || amount > max {
-        return Err(format!("amount {} Gwei is outside 1 to {} ETH", data.amount, max / GWEI_PER_ETH));
+        return Err(Failed(format!("amount {} Gwei is outside 1 to {} ETH", data.amount, max / GWEI_PER_ETH)));
     }
     if data.public_key != validator.public_key {
-        return Err("made for another validator key than the distributed public key".into());
+        return Err(Failed("made for another validator key than the distributed public key".into()));
     }
     let expected = withdrawal_credentials(&address, def.compounding);
     if data.withdrawal_credentials != expected {
-        return Err(format!(
+        return Err(Failed(format!(
             "withdrawal credentials 0x{}, but the definition's withdrawal address gives 0x{}",
             hex::encode(&data.withdrawal_credentials),
             hex::encode(expected)
-        ));
+        )));
     }
     let network = network.ok_or("the fork version names no network, so no deposit domain")?;
     let public_key: [u8; 48] = data.public_key.as_slice().try_into().map_err(|_| "the public key is not 48 bytes")?;
     let root = bls::deposit_signing_root(&public_key, &expected, amount, network.genesis_fork_version());
     bls::verify(&public_key, &root, &data.signature)
         .map(|()| format!("{} ETH to {withdrawal_address}, signed for {network}", eth(amount)))
-        .map_err(|e| format!("the deposit signature for {network}: {e}"))
+        .map_err(|e| Failed(format!("the deposit signature for {network}: {e}")))
 }
 
 fn eth(gwei: u64) -> String {

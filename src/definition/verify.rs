@@ -33,6 +33,25 @@ pub struct Check {
     pub detail: String,
 }
 
+/// What one check found: what it confirmed, or why it failed.
+pub(super) type Finding = Result<String, Failed>;
+
+/// Why a check failed, in words for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Failed(pub String);
+
+impl From<String> for Failed {
+    fn from(detail: String) -> Self {
+        Failed(detail)
+    }
+}
+
+impl From<&str> for Failed {
+    fn from(detail: &str) -> Self {
+        Failed(detail.to_string())
+    }
+}
+
 /// Every check made on a definition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
@@ -70,10 +89,10 @@ impl Report {
         self.push(name, Status::Fail, detail);
     }
 
-    pub(super) fn record(&mut self, name: impl Into<String>, outcome: Result<String, String>) {
+    pub(super) fn record(&mut self, name: impl Into<String>, outcome: Finding) {
         match outcome {
             Ok(detail) => self.pass(name, detail),
-            Err(detail) => self.fail(name, detail),
+            Err(Failed(detail)) => self.fail(name, detail),
         }
     }
 }
@@ -85,11 +104,11 @@ pub fn verify(def: &Definition) -> Report {
     report.record(
         "fork_version",
         network.map(|n| format!("{n} (chain id {})", n.chain_id())).ok_or_else(|| {
-            format!(
+            Failed(format!(
                 "fork version 0x{} is not a network Charon knows (known: {})",
                 hex::encode(&def.fork_version),
                 Network::ALL.map(|n| n.name()).join(", ")
-            )
+            ))
         }),
     );
     check_hashes(def, &mut report);
@@ -109,14 +128,14 @@ fn check_distinct_operators(def: &Definition, report: &mut Report) {
         })
     };
     let outcome = match (first_repeat(|op| op.enr.clone()), first_repeat(|op| op.address.to_lowercase())) {
-        (Some((i, j)), _) => Err(format!(
+        (Some((i, j)), _) => Err(Failed(format!(
             "operators[{i}] and operators[{j}] share an ENR; Charon refuses duplicate peer ENRs: each operator runs \
              their own node"
-        )),
-        (None, Some((i, j))) => Err(format!(
+        ))),
+        (None, Some((i, j))) => Err(Failed(format!(
             "operators[{i}] and operators[{j}] share the address {}; each operator appears once",
             def.operators[j].address
-        )),
+        ))),
         (None, None) => Ok(format!("{} distinct operators", def.operators.len())),
     };
     report.record("operators.distinct", outcome);
@@ -124,13 +143,13 @@ fn check_distinct_operators(def: &Definition, report: &mut Report) {
 
 pub(super) fn check_hashes(def: &Definition, report: &mut Report) {
     let compare = |computed: Result<[u8; 32], ssz::HashError>, stated: &[u8], what: &str| match computed {
-        Err(e) => Err(format!("cannot compute the {what}: {e}")),
+        Err(e) => Err(Failed(format!("cannot compute the {what}: {e}"))),
         Ok(root) if root.as_slice() == stated => Ok(format!("0x{}", hex::encode(root))),
-        Ok(root) => Err(format!(
+        Ok(root) => Err(Failed(format!(
             "stated 0x{} but the content hashes to 0x{}: the definition was changed after it was hashed",
             hex::encode(stated),
             hex::encode(root)
-        )),
+        ))),
     };
     report.record("config_hash", compare(ssz::config_hash(def), &def.config_hash, "config hash"));
     report.record("definition_hash", compare(ssz::definition_hash(def), &def.definition_hash, "definition hash"));
@@ -142,19 +161,19 @@ fn parse_address(text: &str) -> Option<Address> {
     (digits.len() == 40).then(|| digits.parse().ok()).flatten()
 }
 
-fn check_signer(expected: &str, digest: B256, signature: &[u8]) -> Result<String, String> {
+fn check_signer(expected: &str, digest: B256, signature: &[u8]) -> Finding {
     let address =
         parse_address(expected).ok_or_else(|| format!("{expected:?} is not a 0x-prefixed 20-byte address"))?;
     let signer = eip712::recover_signer(digest, signature).map_err(|e| e.to_string())?;
     if signer == address {
         Ok(format!("signed by {}", address.to_checksum(None)))
     } else {
-        Err(format!(
+        Err(Failed(format!(
             "signed by {}, not by {}: the signature is over different content or by another key \
              (smart-contract wallets need an execution client, which the sidecar does not use)",
             signer.to_checksum(None),
             address.to_checksum(None)
-        ))
+        )))
     }
 }
 
@@ -213,16 +232,16 @@ pub(super) fn check_signatures(def: &Definition, network: Option<Network>, repor
         if creator.config_signature.is_empty() {
             Ok("v1.3.0 has no creator signature".to_string())
         } else {
-            Err("v1.3.0 has no creator signature, but this definition carries one".to_string())
+            Err(Failed("v1.3.0 has no creator signature, but this definition carries one".to_string()))
         }
     } else if creator.address.is_empty() && creator.config_signature.is_empty() {
         if unsigned == 0 {
-            Err("operators signed but the creator did not".to_string())
+            Err(Failed("operators signed but the creator did not".to_string()))
         } else {
             Ok("no creator, as `charon create dkg` writes".to_string())
         }
     } else if creator.config_signature.is_empty() {
-        Err(format!("creator {} has not signed the configuration", creator.address))
+        Err(Failed(format!("creator {} has not signed the configuration", creator.address)))
     } else {
         check_signer(&creator.address, eip712::creator_config_digest(def, network), &creator.config_signature)
     };

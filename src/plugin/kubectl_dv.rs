@@ -211,13 +211,13 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Lock { command: LockCommand::Verify(args) } => verify_lock(&target, args),
         Command::Enr { key_file, qr, json } => {
             let record = match key_file {
-                Some(path) => EnrPrivateKey::load(&path).map(|key| key.record()).map_err(|e| e.to_string()),
+                Some(path) => EnrPrivateKey::load(&path).map(|key| key.record()).map_err(anyhow::Error::from),
                 None => with_cluster(&target, |client, names| async move {
                     let view = release::observe(&client, &names).await;
                     let text = view.enr.ok_or_else(|| {
-                        format!("release {} has no ENR yet: {}", names.release, view.problems.join("; "))
+                        anyhow::anyhow!("release {} has no ENR yet: {}", names.release, view.problems.join("; "))
                     })?;
-                    text.parse::<EnrRecord>().map_err(|e| format!("the release's ENR is invalid: {e}"))
+                    text.parse::<EnrRecord>().map_err(|e| anyhow::anyhow!("the release's ENR is invalid: {e}"))
                 }),
             };
             let record = match record {
@@ -275,22 +275,22 @@ fn run_wizard(target: &ReleaseTarget, args: Vec<String>) -> ExitCode {
 }
 
 /// Runs `work` with a client for the target's context and the release's names.
-fn with_cluster<T, F, Fut>(target: &ReleaseTarget, work: F) -> Result<T, String>
+fn with_cluster<T, F, Fut>(target: &ReleaseTarget, work: F) -> anyhow::Result<T>
 where
     F: FnOnce(kube::Client, ReleaseNames) -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(anyhow::Error::from)?;
     runtime.block_on(async {
         let (client, namespace) = connect(target).await?;
         work(client, ReleaseNames::new(&namespace, &target.release, None)).await
     })
 }
 
-async fn connect(target: &ReleaseTarget) -> Result<(kube::Client, String), String> {
+async fn connect(target: &ReleaseTarget) -> anyhow::Result<(kube::Client, String)> {
     let connection = crate::cluster::connect(target.context.as_deref())
         .await
-        .map_err(|e| format!("cannot load the kubeconfig: {e:#} (set KUBECONFIG or --context)"))?;
+        .map_err(|e| anyhow::anyhow!("cannot load the kubeconfig: {e:#} (set KUBECONFIG or --context)"))?;
     Ok((connection.client, target.namespace.clone().unwrap_or(connection.namespace)))
 }
 
@@ -301,7 +301,7 @@ fn status(target: &ReleaseTarget, watch: bool, interval: Duration, json: bool) -
             let view = release::observe(&client, &names).await;
             if last.as_ref() != Some(&view) {
                 if json {
-                    println!("{}", serde_json::to_string(&view).map_err(|e| e.to_string())?);
+                    println!("{}", serde_json::to_string(&view).map_err(anyhow::Error::from)?);
                 } else {
                     print_status_text(&view);
                 }
@@ -387,16 +387,24 @@ fn logs(target: &ReleaseTarget, container: &str, follow: bool, tail: Option<i64>
     let container = container.to_string();
     let outcome = with_cluster(target, |client, names| async move {
         let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client, &names.namespace);
-        let pod = pods.get(&names.pod()).await.map_err(|e| format!("pod {}: {e}", names.pod()))?;
+        let pod = pods.get(&names.pod()).await.map_err(|e| anyhow::anyhow!("pod {}: {e}", names.pod()))?;
         let health = release::pod_health(&pod);
         let Some(state) = health.containers.iter().find(|c| c.name == container) else {
             let known: Vec<&str> = health.containers.iter().map(|c| c.name.as_str()).collect();
-            return Err(format!("pod {} has no container {container:?}; it has {}", names.pod(), known.join(", ")));
+            return Err(anyhow::anyhow!(
+                "pod {} has no container {container:?}; it has {}",
+                names.pod(),
+                known.join(", ")
+            ));
         };
         // A container waiting after a crash has the log of that run (--previous).
         let never_ran = state.state == "not started" || (state.state.starts_with("waiting") && state.restarts == 0);
         if never_ran || (previous && state.restarts == 0) {
-            return Err(format!("container {container} of pod {} has no log yet: {}", names.pod(), state.state));
+            return Err(anyhow::anyhow!(
+                "container {container} of pod {} has no log yet: {}",
+                names.pod(),
+                state.state
+            ));
         }
         let params = kube::api::LogParams {
             container: Some(container),
@@ -405,9 +413,10 @@ fn logs(target: &ReleaseTarget, container: &str, follow: bool, tail: Option<i64>
             previous,
             ..Default::default()
         };
-        let stream = pods.log_stream(&names.pod(), &params).await.map_err(|e| format!("pod {}: {e}", names.pod()))?;
+        let stream =
+            pods.log_stream(&names.pod(), &params).await.map_err(|e| anyhow::anyhow!("pod {}: {e}", names.pod()))?;
         let mut lines = stream.lines();
-        while let Some(line) = lines.try_next().await.map_err(|e| e.to_string())? {
+        while let Some(line) = lines.try_next().await.map_err(anyhow::Error::from)? {
             println!("{line}");
         }
         Ok(())
@@ -543,56 +552,65 @@ fn verify_lock(target: &ReleaseTarget, args: LockVerifyArgs) -> ExitCode {
 }
 
 /// The lock the release's sidecar verified and published for its Charon.
-async fn published_lock(client: &kube::Client, names: &ReleaseNames) -> Result<(String, serde_json::Value), String> {
+async fn published_lock(client: &kube::Client, names: &ReleaseNames) -> anyhow::Result<(String, serde_json::Value)> {
     let configmaps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
         kube::Api::namespaced(client.clone(), &names.namespace);
     let name = names.status_configmap();
     let configmap = configmaps
         .get_opt(&name)
         .await
-        .map_err(|e| format!("reading ConfigMap {name} in {}: {e}", names.namespace))?
+        .map_err(|e| anyhow::anyhow!("reading ConfigMap {name} in {}: {e}", names.namespace))?
         .ok_or_else(|| {
-            format!("ConfigMap {name} not found in {}: is release {} installed?", names.namespace, names.release)
+            anyhow::anyhow!(
+                "ConfigMap {name} not found in {}: is release {} installed?",
+                names.namespace,
+                names.release
+            )
         })?;
     let text = crate::cluster::published_lock(&configmap).ok_or_else(|| {
-        format!(
+        anyhow::anyhow!(
             "release {} has no cluster lock yet (ConfigMap {name} has no {}): it is published once formation is \
              done; `kubectl dv status` shows where it stands",
             names.release,
             crate::cluster::LOCK_KEY
         )
     })?;
-    let document =
-        serde_json::from_str(text).map_err(|e| format!("ConfigMap {name}: the published lock is not JSON: {e}"))?;
+    let document = serde_json::from_str(text)
+        .map_err(|e| anyhow::anyhow!("ConfigMap {name}: the published lock is not JSON: {e}"))?;
     Ok((format!("release {}/{}", names.namespace, names.release), document))
 }
 
-fn parse_network(name: &str) -> Result<Network, String> {
-    Network::from_name(name)
-        .ok_or_else(|| format!("--network {name:?} is not one of: {}", Network::ALL.map(Network::name).join(", ")))
+fn parse_network(name: &str) -> anyhow::Result<Network> {
+    Network::from_name(name).ok_or_else(|| {
+        anyhow::anyhow!("--network {name:?} is not one of: {}", Network::ALL.map(Network::name).join(", "))
+    })
 }
 
-fn our_node(args: &VerifyArgs) -> Result<Option<OurNode>, String> {
+fn our_node(args: &VerifyArgs) -> anyhow::Result<Option<OurNode>> {
     let Some(operator) = &args.operator else { return Ok(None) };
-    let operator: OperatorAddress = operator.parse().map_err(|e| format!("--operator: {e}"))?;
-    let enr =
-        args.enr.as_deref().map(|text| text.parse::<EnrRecord>().map_err(|e| format!("--enr: {e}"))).transpose()?;
+    let operator: OperatorAddress = operator.parse().map_err(|e| anyhow::anyhow!("--operator: {e}"))?;
+    let enr = args
+        .enr
+        .as_deref()
+        .map(|text| text.parse::<EnrRecord>().map_err(|e| anyhow::anyhow!("--enr: {e}")))
+        .transpose()?;
     let network = args.network.as_deref().map(parse_network).transpose()?;
     Ok(Some(OurNode { operator, enr, network, target_config_hash: None }))
 }
 
-fn read_source(source: &str) -> Result<serde_json::Value, String> {
+fn read_source(source: &str) -> anyhow::Result<serde_json::Value> {
     if source.starts_with("http://") || source.starts_with("https://") {
-        let url: url::Url = source.parse().map_err(|e| format!("{source} is not a valid URL: {e}"))?;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        let url: url::Url = source.parse().map_err(|e| anyhow::anyhow!("{source} is not a valid URL: {e}"))?;
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(anyhow::Error::from)?;
         let api = ObolApi::new(ClientConfig::new(url.clone()));
         runtime
             .block_on(api.fetch_json(url))
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{source}: not found (404)"))
+            .map_err(anyhow::Error::from)?
+            .ok_or_else(|| anyhow::anyhow!("{source}: not found (404)"))
     } else {
-        let text = std::fs::read(source).map_err(|e| format!("cannot read {source}: {e}"))?;
-        serde_json::from_slice(&text).map_err(|e| format!("{source} is not JSON: {e}"))
+        let text = std::fs::read(source).map_err(|e| anyhow::anyhow!("cannot read {source}: {e}"))?;
+        serde_json::from_slice(&text).map_err(|e| anyhow::anyhow!("{source} is not JSON: {e}"))
     }
 }
 

@@ -491,12 +491,13 @@ enum AttemptOutcome {
 }
 
 /// What a finished attempt left on disk, judged without trusting the exit code.
-fn judge_outputs(dir: &Path, our_enr: &str, expected: &Definition) -> Result<String, String> {
-    let lock = read_lock(&dir.join(LOCK_FILE)).map_err(|e| format!("no usable cluster lock: {e}"))?;
+fn judge_outputs(dir: &Path, our_enr: &str, expected: &Definition) -> anyhow::Result<String> {
+    let lock = read_lock(&dir.join(LOCK_FILE)).map_err(|e| anyhow::anyhow!("no usable cluster lock: {e}"))?;
     if lock.definition.config_hash != expected.config_hash {
-        return Err("the cluster lock is for another definition".into());
+        anyhow::bail!("the cluster lock is for another definition");
     }
-    let ours = our_public_shares(&lock, our_enr).ok_or("the cluster lock does not contain this node's ENR")?;
+    let ours = our_public_shares(&lock, our_enr)
+        .ok_or_else(|| anyhow::anyhow!("the cluster lock does not contain this node's ENR"))?;
     check_keystores(&dir.join(KEYS_DIR), &ours)?;
     Ok(lock.lock_hash_hex())
 }
@@ -516,36 +517,36 @@ fn our_public_shares(lock: &Lock, enr: &str) -> Option<Vec<String>> {
 }
 
 /// Reads a cluster lock and verifies it as Charon does, deposits included.
-fn read_lock(path: &Path) -> Result<Lock, String> {
-    let bytes = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let lock = Lock::from_json(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    verified(lock).map_err(|e| format!("{} {e}", path.display()))
+fn read_lock(path: &Path) -> anyhow::Result<Lock> {
+    let bytes = fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let lock = Lock::from_json(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    verified(lock).map_err(|e| anyhow::anyhow!("{} {e}", path.display()))
 }
 
 /// The lock, if every check passes; otherwise the first failing check.
-fn verified(lock: Lock) -> Result<Lock, String> {
+fn verified(lock: Lock) -> anyhow::Result<Lock> {
     match lock::verify(&lock).first_failure() {
         None => Ok(lock),
-        Some(failure) => Err(format!("does not verify: {failure}")),
+        Some(failure) => Err(anyhow::anyhow!("does not verify: {failure}")),
     }
 }
 
 /// Every validator has its keystore and password, and each keystore holds
 /// the public key share the lock assigns to this node (not another node's).
-fn check_keystores(dir: &Path, our_shares: &[String]) -> Result<(), String> {
+fn check_keystores(dir: &Path, our_shares: &[String]) -> anyhow::Result<()> {
     for (i, expected) in our_shares.iter().enumerate() {
         let password = dir.join(format!("keystore-{i}.txt"));
         if fs::metadata(&password).map(|m| m.len()).unwrap_or(0) == 0 {
-            return Err(format!("{} is missing or empty", password.display()));
+            return Err(anyhow::anyhow!("{} is missing or empty", password.display()));
         }
         let keystore = dir.join(format!("keystore-{i}.json"));
         let pubkey = fs::read(&keystore)
             .ok()
             .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
             .and_then(|v| v["pubkey"].as_str().map(str::to_ascii_lowercase))
-            .ok_or_else(|| format!("{} is missing or has no pubkey", keystore.display()))?;
+            .ok_or_else(|| anyhow::anyhow!("{} is missing or has no pubkey", keystore.display()))?;
         if pubkey.trim_start_matches("0x") != expected.to_ascii_lowercase().trim_start_matches("0x") {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "{} holds public key 0x{pubkey}, but the lock assigns this node 0x{} for validator {i}: the key \
                  shares belong to another node",
                 keystore.display(),
@@ -570,7 +571,7 @@ fn check_existing_cluster(cluster_dir: &Path, our_enr: &str) -> anyhow::Result<S
         ))
         .into());
     };
-    check_keystores(&cluster_dir.join(KEYS_DIR), &ours).map_err(LockRefused)?;
+    check_keystores(&cluster_dir.join(KEYS_DIR), &ours).map_err(|e| LockRefused(format!("{e:#}")))?;
     tracing::info!(lock_hash = %lock.lock_hash_hex(), "a verified cluster lock is already in place; nothing to do");
     Ok(lock.lock_hash_hex())
 }
@@ -827,7 +828,6 @@ async fn adopt_existing_cluster(
     }
     let scratch = config.data_dir.join(ATTEMPT_DIR);
     let staged = stage_existing_cluster(&scratch, &Value::Object(lock.json().clone()), &existing.keys_dir)
-        .map_err(|e| format!("{e:#}"))
         .and_then(|()| judge_outputs(&scratch, our_enr, &lock.definition));
     match staged {
         Ok(lock_hash) => {
@@ -837,7 +837,7 @@ async fn adopt_existing_cluster(
         }
         Err(problem) => {
             fs::remove_dir_all(&scratch).context("removing the rejected copy")?;
-            Err(LockRefused(format!("the existing cluster cannot be used: {problem}")).into())
+            Err(LockRefused(format!("the existing cluster cannot be used: {problem:#}")).into())
         }
     }
 }

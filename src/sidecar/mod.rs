@@ -357,20 +357,22 @@ async fn check_release(
     namespace: &str,
     configmap: &str,
     charon_url: &str,
-) -> Result<String, String> {
+) -> anyhow::Result<String> {
     let configmaps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> = kube::Api::namespaced(client, namespace);
-    let found =
-        configmaps.get(configmap).await.map_err(|e| format!("reading ConfigMap {namespace}/{configmap}: {e}"))?;
+    let found = configmaps
+        .get(configmap)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading ConfigMap {namespace}/{configmap}: {e}"))?;
     let status = crate::cluster::published_status(&found)
-        .map_err(|e| format!("ConfigMap {namespace}/{configmap} holds no valid status: {e}"))?
-        .ok_or("the sidecar has not published a status yet")?;
+        .map_err(|e| anyhow::anyhow!("ConfigMap {namespace}/{configmap} holds no valid status: {e}"))?
+        .ok_or_else(|| anyhow::anyhow!("the sidecar has not published a status yet"))?;
     if status.phase != crate::status::Phase::Done {
-        return Err(format!("formation is not complete: phase {}", status.phase.name()));
+        return Err(anyhow::anyhow!("formation is not complete: phase {}", status.phase.name()));
     }
     let health =
-        crate::health::CharonHealth::probe(&reqwest::Client::new(), charon_url).await.map_err(|e| e.to_string())?;
+        crate::health::CharonHealth::probe(&reqwest::Client::new(), charon_url).await.map_err(anyhow::Error::from)?;
     if health.readiness != crate::health::Readiness::Ready {
-        return Err(format!("Charon is not ready: {}", health.readiness.describe()));
+        return Err(anyhow::anyhow!("Charon is not ready: {}", health.readiness.describe()));
     }
     Ok(format!(
         "cluster lock {}, Charon ready, {}/{} peers, {} validator(s)",

@@ -71,7 +71,7 @@ pub struct Install {
     /// Helm's output, verbatim.
     pub output: Vec<String>,
     /// None until helm ends; then Ok or Helm's exit status.
-    pub outcome: Option<Result<(), String>>,
+    pub outcome: Option<InstallOutcome>,
 }
 
 /// Demo-only facts shown beside the shared screens.
@@ -85,11 +85,19 @@ pub struct DemoFacts {
 }
 
 /// What background work reports to the wizard.
+/// How `helm upgrade --install` ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstallOutcome {
+    Installed,
+    /// Why it failed, for the Install screen.
+    Failed(String),
+}
+
 #[derive(Debug)]
 pub enum Update {
     Preflight(Vec<Check>),
     InstallOutput(String),
-    InstallEnded(Result<(), String>),
+    InstallEnded(InstallOutcome),
     Release(Box<ReleaseView>),
     Demo(Box<DemoView>),
 }
@@ -263,7 +271,7 @@ impl App {
             Update::InstallEnded(outcome) => {
                 self.install.running = false;
                 // A successful install starts the journey: follow it from the ENR on.
-                if outcome.is_ok() {
+                if outcome == InstallOutcome::Installed {
                     self.screen = Screen::Enr;
                     self.follow = true;
                 }

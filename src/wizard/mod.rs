@@ -19,7 +19,7 @@ use std::{
 };
 
 use anyhow::Context;
-use app::{Action, App, Mode, Update};
+use app::{Action, App, InstallOutcome, Mode, Update};
 use clap::{Args, Parser};
 use crossterm::event::{self, Event, KeyEventKind};
 use tokio::sync::mpsc;
@@ -252,7 +252,8 @@ async fn event_loop(
 /// Writes the values file and runs helm, streaming its output verbatim.
 fn start_install(app: &mut App, cluster: &ClusterContext) {
     if let Err(e) = app.form.save_file(&cluster.args.values) {
-        app.install.outcome = Some(Err(format!("cannot write {}: {e:#}", cluster.args.values.display())));
+        app.install.outcome =
+            Some(InstallOutcome::Failed(format!("cannot write {}: {e:#}", cluster.args.values.display())));
         return;
     }
     app.install.command = helm_command(&cluster.target, &cluster.args, &cluster.namespace);
@@ -263,12 +264,15 @@ fn start_install(app: &mut App, cluster: &ClusterContext) {
     let updates = cluster.updates.clone();
     tracing::info!(?command, "running helm");
     tokio::spawn(async move {
-        let outcome = run_streaming(&command, &updates).await;
+        let outcome = match run_streaming(&command, &updates).await {
+            Ok(()) => InstallOutcome::Installed,
+            Err(e) => InstallOutcome::Failed(format!("{e:#}")),
+        };
         let _ = updates.send(Update::InstallEnded(outcome));
     });
 }
 
-async fn run_streaming(command: &[String], updates: &mpsc::UnboundedSender<Update>) -> Result<(), String> {
+async fn run_streaming(command: &[String], updates: &mpsc::UnboundedSender<Update>) -> anyhow::Result<()> {
     let mut child = tokio::process::Command::new(&command[0])
         .args(&command[1..])
         .stdin(Stdio::null())
@@ -276,14 +280,14 @@ async fn run_streaming(command: &[String], updates: &mpsc::UnboundedSender<Updat
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("starting {}", command[0]))
-        .map_err(|e| format!("{e:#}"))?;
+        .with_context(|| format!("starting {}", command[0]))?;
     let mut lines = crate::process::output::lines(&mut child);
     while let Some(line) = lines.recv().await {
         let _ = updates.send(Update::InstallOutput(line));
     }
-    let status = child.wait().await.map_err(|e| e.to_string())?;
-    if status.success() { Ok(()) } else { Err(format!("helm ended with {status}")) }
+    let status = child.wait().await?;
+    anyhow::ensure!(status.success(), "helm ended with {status}");
+    Ok(())
 }
 
 #[cfg(test)]

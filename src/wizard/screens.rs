@@ -189,8 +189,8 @@ fn draw_install(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let install = &app.install;
     let (state, style) = match (&install.outcome, install.running) {
         (_, true) => ("running ...".to_string(), theme.warn()),
-        (Some(Ok(())), _) => ("installed".to_string(), theme.good()),
-        (Some(Err(e)), _) => (format!("failed: {e}"), theme.bad()),
+        (Some(super::app::InstallOutcome::Installed), _) => ("installed".to_string(), theme.good()),
+        (Some(super::app::InstallOutcome::Failed(e)), _) => (format!("failed: {e}"), theme.bad()),
         (None, false) => ("not started: press Enter".to_string(), theme.dim()),
     };
     let mut lines = vec![

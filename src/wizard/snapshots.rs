@@ -240,10 +240,10 @@ fn install_states() {
     );
     app.install.output.push("dv-pod:".into());
     app.install.output.push("- charon: Additional property operatorAdress is not allowed".into());
-    app.install.outcome = Some(Err("helm ended with exit status: 1".into()));
+    app.install.outcome = Some(super::app::InstallOutcome::Failed("helm ended with exit status: 1".into()));
     snapshot("install_failed", &app);
     app.install.output = vec!["NAME: my-dv".into(), "STATUS: deployed".into(), "REVISION: 1".into()];
-    app.install.outcome = Some(Ok(()));
+    app.install.outcome = Some(super::app::InstallOutcome::Installed);
     snapshot("install_succeeded", &app);
 }
 

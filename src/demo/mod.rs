@@ -27,20 +27,16 @@ fn text_line(view: &DemoView) -> String {
 }
 
 /// Prepares the programs and runs the demo, printing as it goes.
-pub fn run(charon: Option<PathBuf>, signing_window_seconds: u64, json: bool) -> ExitCode {
+pub async fn run(charon: Option<PathBuf>, signing_window_seconds: u64, json: bool) -> ExitCode {
     match DemoOptions::prepare(charon, signing_window_seconds) {
-        Ok(options) => run_headless(options, json),
+        Ok(options) => run_headless(options, json).await,
         Err(e) => crate::exit::fail(format!("{e:#}")),
     }
 }
 
-fn run_headless(options: DemoOptions, json: bool) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => return crate::exit::fail(e),
-    };
+async fn run_headless(options: DemoOptions, json: bool) -> ExitCode {
     let work_dir = options.work_dir.clone();
-    let outcome = runtime.block_on(async {
+    let outcome = async {
         let (view_tx, mut view_rx) = tokio::sync::watch::channel(DemoView::empty(&options.work_dir));
         let printer = tokio::spawn(async move {
             let mut last = String::new();
@@ -56,7 +52,8 @@ fn run_headless(options: DemoOptions, json: bool) -> ExitCode {
         let outcome = local_formation::run(options, view_tx, true).await;
         let _ = printer.await;
         outcome
-    });
+    }
+    .await;
     match outcome {
         // The printer has shown the final view already.
         Ok(view) => {

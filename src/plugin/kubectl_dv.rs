@@ -204,21 +204,24 @@ pub struct EnrDocument {
     pub peer_id: String,
 }
 
-pub fn run(cli: Cli) -> ExitCode {
+pub async fn run(cli: Cli) -> ExitCode {
     let target = cli.target;
     match cli.command {
-        Command::Definition { command: DefinitionCommand::Verify(args) } => verify_definition(args),
-        Command::Lock { command: LockCommand::Verify(args) } => verify_lock(&target, args),
+        Command::Definition { command: DefinitionCommand::Verify(args) } => verify_definition(args).await,
+        Command::Lock { command: LockCommand::Verify(args) } => verify_lock(&target, args).await,
         Command::Enr { key_file, qr, json } => {
             let record = match key_file {
                 Some(path) => EnrPrivateKey::load(&path).map(|key| key.record()).map_err(anyhow::Error::from),
-                None => with_cluster(&target, |client, names| async move {
-                    let view = release::observe(&client, &names).await;
-                    let text = view.enr.ok_or_else(|| {
-                        anyhow::anyhow!("release {} has no ENR yet: {}", names.release, view.problems.join("; "))
-                    })?;
-                    text.parse::<EnrRecord>().map_err(|e| anyhow::anyhow!("the release's ENR is invalid: {e}"))
-                }),
+                None => {
+                    with_cluster(&target, |client, names| async move {
+                        let view = release::observe(&client, &names).await;
+                        let text = view.enr.ok_or_else(|| {
+                            anyhow::anyhow!("release {} has no ENR yet: {}", names.release, view.problems.join("; "))
+                        })?;
+                        text.parse::<EnrRecord>().map_err(|e| anyhow::anyhow!("the release's ENR is invalid: {e}"))
+                    })
+                    .await
+                }
             };
             let record = match record {
                 Ok(record) => record,
@@ -240,8 +243,10 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Status { watch, interval, json } => status(&target, watch, Duration::from_secs(interval.max(1)), json),
-        Command::Logs { container, follow, tail, previous } => logs(&target, &container, follow, tail, previous),
+        Command::Status { watch, interval, json } => {
+            status(&target, watch, Duration::from_secs(interval.max(1)), json).await
+        }
+        Command::Logs { container, follow, tail, previous } => logs(&target, &container, follow, tail, previous).await,
         Command::Install(args) => install(&target, args),
         Command::Wizard { args } => run_wizard(&target, args),
         Command::Demo { json, charon, signing_window_seconds } => {
@@ -275,16 +280,13 @@ fn run_wizard(target: &ReleaseTarget, args: Vec<String>) -> ExitCode {
 }
 
 /// Runs `work` with a client for the target's context and the release's names.
-fn with_cluster<T, F, Fut>(target: &ReleaseTarget, work: F) -> anyhow::Result<T>
+async fn with_cluster<T, F, Fut>(target: &ReleaseTarget, work: F) -> anyhow::Result<T>
 where
     F: FnOnce(kube::Client, ReleaseNames) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
-    let runtime = tokio::runtime::Runtime::new().map_err(anyhow::Error::from)?;
-    runtime.block_on(async {
-        let (client, namespace) = connect(target).await?;
-        work(client, ReleaseNames::new(&namespace, &target.release, None)).await
-    })
+    let (client, namespace) = connect(target).await?;
+    work(client, ReleaseNames::new(&namespace, &target.release, None)).await
 }
 
 async fn connect(target: &ReleaseTarget) -> anyhow::Result<(kube::Client, String)> {
@@ -294,7 +296,7 @@ async fn connect(target: &ReleaseTarget) -> anyhow::Result<(kube::Client, String
     Ok((connection.client, target.namespace.clone().unwrap_or(connection.namespace)))
 }
 
-fn status(target: &ReleaseTarget, watch: bool, interval: Duration, json: bool) -> ExitCode {
+async fn status(target: &ReleaseTarget, watch: bool, interval: Duration, json: bool) -> ExitCode {
     let outcome = with_cluster(target, |client, names| async move {
         let mut last: Option<ReleaseView> = None;
         loop {
@@ -312,7 +314,8 @@ fn status(target: &ReleaseTarget, watch: bool, interval: Duration, json: bool) -
             }
             tokio::time::sleep(interval).await;
         }
-    });
+    })
+    .await;
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => crate::exit::fail(message),
@@ -382,7 +385,7 @@ fn print_status_text(view: &ReleaseView) {
     }
 }
 
-fn logs(target: &ReleaseTarget, container: &str, follow: bool, tail: Option<i64>, previous: bool) -> ExitCode {
+async fn logs(target: &ReleaseTarget, container: &str, follow: bool, tail: Option<i64>, previous: bool) -> ExitCode {
     use futures_util::{AsyncBufReadExt, TryStreamExt};
     let container = container.to_string();
     let outcome = with_cluster(target, |client, names| async move {
@@ -420,7 +423,8 @@ fn logs(target: &ReleaseTarget, container: &str, follow: bool, tail: Option<i64>
             println!("{line}");
         }
         Ok(())
-    });
+    })
+    .await;
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => crate::exit::fail(message),
@@ -473,12 +477,12 @@ fn install(target: &ReleaseTarget, args: InstallArgs) -> ExitCode {
     }
 }
 
-fn verify_definition(args: VerifyArgs) -> ExitCode {
+async fn verify_definition(args: VerifyArgs) -> ExitCode {
     let us = match our_node(&args) {
         Ok(us) => us,
         Err(message) => return crate::exit::fail(message),
     };
-    let document = match read_source(&args.source) {
+    let document = match read_source(&args.source).await {
         Ok(document) => document,
         Err(message) => return crate::exit::fail(message),
     };
@@ -527,14 +531,14 @@ fn verify_definition(args: VerifyArgs) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn verify_lock(target: &ReleaseTarget, args: LockVerifyArgs) -> ExitCode {
+async fn verify_lock(target: &ReleaseTarget, args: LockVerifyArgs) -> ExitCode {
     let network = match args.network.as_deref().map(parse_network).transpose() {
         Ok(network) => network,
         Err(message) => return crate::exit::fail(message),
     };
     let read = match &args.source {
-        Some(source) => read_source(source).map(|document| (source.clone(), document)),
-        None => with_cluster(target, |client, names| async move { published_lock(&client, &names).await }),
+        Some(source) => read_source(source).await.map(|document| (source.clone(), document)),
+        None => with_cluster(target, |client, names| async move { published_lock(&client, &names).await }).await,
     };
     let (source, document) = match read {
         Ok(read) => read,
@@ -598,14 +602,12 @@ fn our_node(args: &VerifyArgs) -> anyhow::Result<Option<OurNode>> {
     Ok(Some(OurNode { operator, enr, network, target_config_hash: None }))
 }
 
-fn read_source(source: &str) -> anyhow::Result<serde_json::Value> {
+async fn read_source(source: &str) -> anyhow::Result<serde_json::Value> {
     if source.starts_with("http://") || source.starts_with("https://") {
         let url: url::Url = source.parse().map_err(|e| anyhow::anyhow!("{source} is not a valid URL: {e}"))?;
-        let runtime =
-            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(anyhow::Error::from)?;
         let api = ObolApi::new(ClientConfig::new(url.clone()));
-        runtime
-            .block_on(api.fetch_json(url))
+        api.fetch_json(url)
+            .await
             .map_err(anyhow::Error::from)?
             .ok_or_else(|| anyhow::anyhow!("{source}: not found (404)"))
     } else {

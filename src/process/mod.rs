@@ -36,15 +36,7 @@ impl Children {
     pub fn start(&mut self, name: &str, mut command: Command, log: &Path) -> std::io::Result<usize> {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
         command.stdin(Stdio::null()).stdout(file.try_clone()?).stderr(file);
-        // SAFETY: prctl is async-signal-safe and affects only the child.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        die_with_parent(&mut command);
         let child = command.spawn().map_err(|e| std::io::Error::new(e.kind(), format!("starting {name}: {e}")))?;
         self.0.push(Started { child, log: log.to_path_buf() });
         Ok(self.0.len() - 1)
@@ -72,6 +64,32 @@ impl Drop for Children {
             let _ = started.child.kill();
             let _ = started.child.wait();
         }
+    }
+}
+
+/// The child gets SIGKILL when this process dies, however it dies, so no
+/// program dv-pod started outlives it (a second ceremony beside the next
+/// attempt, a demo node after the demo).
+pub fn die_with_parent(command: &mut Command) {
+    // SAFETY: prctl is async-signal-safe and affects only the child.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Asks a child to stop (SIGTERM) and kills it if it has not within `grace`.
+pub async fn stop(child: &mut tokio::process::Child, grace: Duration) {
+    if let Some(pid) = child.id() {
+        // SAFETY: signalling our own child process, not yet reaped.
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    }
+    if tokio::time::timeout(grace, child.wait()).await.is_err() {
+        let _ = child.kill().await;
     }
 }
 

@@ -672,17 +672,7 @@ async fn run_attempt(
         }
     }
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-    // If the sidecar itself is killed, its ceremony must not live on beside
-    // the next attempt: the child dies with us.
-    // SAFETY: prctl is async-signal-safe and affects only the child.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    crate::process::die_with_parent(command.as_std_mut());
     let mut child = command.spawn().with_context(|| format!("starting {}", config.charon.display()))?;
 
     let mut lines = crate::process::output::lines(&mut child);
@@ -709,12 +699,12 @@ async fn run_attempt(
                 None => break child.wait().await?,
             },
             _ = &mut deadline => {
-                stop_child(&mut child).await;
+                crate::process::stop(&mut child, CHARON_STOP_GRACE).await;
                 break child.wait().await?;
             }
             _ = terminate.recv() => {
                 tracing::info!("SIGTERM: stopping charon dkg");
-                stop_child(&mut child).await;
+                crate::process::stop(&mut child, CHARON_STOP_GRACE).await;
                 // A lock may be complete already: the restart judges it
                 // (finish_interrupted_attempt) rather than this shutdown.
                 if !scratch.join(LOCK_FILE).exists() {
@@ -765,15 +755,8 @@ fn set_aside_path(data_dir: &Path) -> PathBuf {
 }
 
 /// SIGTERM, then SIGKILL after 10 s.
-async fn stop_child(child: &mut tokio::process::Child) {
-    if let Some(pid) = child.id() {
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-    }
-    if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
-        let _ = child.kill().await;
-    }
-}
+/// Charon gets this long to stop after SIGTERM.
+const CHARON_STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// `(level, msg)` of a Charon JSON log line.
 fn charon_log_message(line: &str) -> Option<(String, String)> {

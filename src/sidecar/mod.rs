@@ -253,10 +253,9 @@ impl DkgArgs {
     }
 }
 
-pub fn run(cli: Cli) -> ExitCode {
+pub async fn run(cli: Cli) -> ExitCode {
     crate::logging::init_json();
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    match runtime.block_on(dispatch(cli)) {
+    match dispatch(cli).await {
         Ok(code) => code,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "dv-sidecar failed");

@@ -85,23 +85,22 @@ pub struct WizardArgs {
 }
 
 /// Runs the wizard; the exit code follows [`crate::exit`].
-pub fn main(cli: Cli) -> std::process::ExitCode {
-    match run(cli.target, cli.wizard) {
+pub async fn main(cli: Cli) -> std::process::ExitCode {
+    match run(cli.target, cli.wizard).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => crate::exit::fail(format!("{e:#}")),
     }
 }
 
 /// Runs the wizard until the operator quits.
-pub fn run(target: ReleaseTarget, args: WizardArgs) -> anyhow::Result<()> {
+pub async fn run(target: ReleaseTarget, args: WizardArgs) -> anyhow::Result<()> {
     crate::chart::refuse_private_key_arguments(&args.helm_args).context("--helm-arg")?;
     crate::logging::init_file("dv-tui")?;
-    let runtime = tokio::runtime::Runtime::new()?;
     if args.demo {
         let options = DemoOptions::prepare(args.charon.clone(), args.signing_window_seconds)?;
-        return runtime.block_on(run_demo(options));
+        return run_demo(options).await;
     }
-    runtime.block_on(run_cluster(target, args))
+    run_cluster(target, args).await
 }
 
 async fn run_demo(options: DemoOptions) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-fn main() -> ExitCode {
-    dv_pod::sidecar::run(dv_pod::sidecar::Cli::parse())
+#[tokio::main]
+async fn main() -> ExitCode {
+    dv_pod::sidecar::run(dv_pod::sidecar::Cli::parse()).await
 }

@@ -5,11 +5,12 @@ use std::io::IsTerminal;
 
 use clap::Parser;
 
-fn main() -> std::process::ExitCode {
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
     let cli = dv_pod::wizard::Cli::parse();
     let args = &cli.wizard;
     if args.demo && (args.json || !std::io::stdout().is_terminal()) {
-        return dv_pod::demo::run(args.charon.clone(), args.signing_window_seconds, args.json);
+        return dv_pod::demo::run(args.charon.clone(), args.signing_window_seconds, args.json).await;
     }
-    dv_pod::wizard::main(cli)
+    dv_pod::wizard::main(cli).await
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-fn main() -> ExitCode {
-    dv_pod::plugin::kubectl_dv::run(dv_pod::plugin::kubectl_dv::Cli::parse())
+#[tokio::main]
+async fn main() -> ExitCode {
+    dv_pod::plugin::kubectl_dv::run(dv_pod::plugin::kubectl_dv::Cli::parse()).await
 }

@@ -81,14 +81,11 @@ pub struct Lock {
 
 impl Lock {
     pub fn from_json(bytes: &[u8]) -> Result<Self, DefinitionError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| DefinitionError::Json(e.to_string()))?;
-        Self::from_value(value)
+        Self::from_value(super::parse_json(bytes)?)
     }
 
     pub fn from_value(value: Value) -> Result<Self, DefinitionError> {
-        let Value::Object(json) = value else {
-            return Err(DefinitionError::NotAnObject);
-        };
+        let json = super::json_object(value)?;
         let doc = Fields(&json);
         let definition = match json.get("cluster_definition") {
             Some(value @ Value::Object(_)) => Definition::from_value(value.clone()),

@@ -163,14 +163,11 @@ impl Definition {
     /// for its version: missing or null fields are empty, wrong types and
     /// malformed hex are errors.
     pub fn from_json(bytes: &[u8]) -> Result<Self, DefinitionError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| DefinitionError::Json(e.to_string()))?;
-        Self::from_value(value)
+        Self::from_value(parse_json(bytes)?)
     }
 
     pub fn from_value(value: Value) -> Result<Self, DefinitionError> {
-        let Value::Object(json) = value else {
-            return Err(DefinitionError::NotAnObject);
-        };
+        let json = json_object(value)?;
         let doc = Fields(&json);
         let version_text = doc.string("version")?;
         let version =
@@ -312,6 +309,17 @@ impl Definition {
     pub fn legacy_validator_addresses(&self) -> Option<ValidatorAddresses> {
         let first = self.validators.first().cloned().unwrap_or_default();
         self.validators.iter().all(|v| *v == first).then_some(first)
+    }
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Value, DefinitionError> {
+    serde_json::from_slice(bytes).map_err(|e| DefinitionError::Json(e.to_string()))
+}
+
+fn json_object(value: Value) -> Result<Map<String, Value>, DefinitionError> {
+    match value {
+        Value::Object(json) => Ok(json),
+        _ => Err(DefinitionError::NotAnObject),
     }
 }
 

@@ -777,3 +777,77 @@ fn with_the_simnet_beacon_mock_the_vc_goes_through_the_gateway_and_prysm_gets_th
     let vc = containers(pod).into_iter().find(|c| c["name"] == "validator-client").unwrap();
     assert!(vc["args"].as_array().unwrap().contains(&json!("--beacon-rest-api-provider=http://127.0.0.1:3600")));
 }
+
+/// The plugin and the wizard find a release's objects by the names the
+/// chart gives them; the longest release name Helm allows (53) is cut the
+/// same way, a dash left at the cut included.
+#[test]
+fn the_rust_release_names_are_the_charts_even_for_the_longest_release_name() {
+    let release = format!("{}-{}", "a".repeat(44), "b".repeat(8));
+    assert_eq!(release.len(), 53);
+    let names = dv_pod::cluster::release::ReleaseNames::new("dv", &release, None);
+    for helm in ["helm3", "helm4"] {
+        let out = helm_template(helm, &release, &[&format!("charon.operatorAddress={OPERATOR}")]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let objects: Vec<Value> = text.split("\n---").filter_map(serde_yaml_doc).collect();
+        find(&objects, "ConfigMap", &names.status_configmap());
+        // The ENR Job creates the Secret at run time; the chart names it for the job and the pod.
+        assert!(text.contains(&names.enr_secret), "{helm}: {} is not named in the chart", names.enr_secret);
+        let statefulset = objects.iter().find(|o| o["kind"] == "StatefulSet").unwrap();
+        assert_eq!(format!("{}-0", statefulset["metadata"]["name"].as_str().unwrap()), names.pod(), "{helm}");
+        for object in &objects {
+            let name = object["metadata"]["name"].as_str().unwrap();
+            assert!(name.len() <= 63, "{helm}: {} {name} is longer than a Kubernetes name may be", object["kind"]);
+        }
+    }
+}
+
+/// `helm show values` lists every validator client's pinned image, and the
+/// chart's schema allows exactly the types that have one.
+#[test]
+fn every_validator_client_type_has_its_pinned_image_in_values_and_an_override_wins() {
+    let values: Value = serde_norway::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/chart/values.yaml")).unwrap(),
+    )
+    .unwrap();
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/chart/values.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let types: Vec<&str> = schema["properties"]["validatorClient"]["properties"]["type"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    let pinned = values["validatorClient"]["images"].as_object().unwrap();
+    assert_eq!(pinned.keys().map(String::as_str).collect::<Vec<_>>().len(), types.len());
+    for vc in types {
+        let image = &pinned[vc];
+        let expected = format!("{}:{}", image["repository"].as_str().unwrap(), image["tag"].as_str().unwrap());
+        let objects =
+            render("helm4", &[&format!("charon.operatorAddress={OPERATOR}"), &format!("validatorClient.type={vc}")]);
+        let statefulset = objects.iter().find(|o| o["kind"] == "StatefulSet").unwrap();
+        let rendered = containers(&statefulset["spec"]["template"]["spec"])
+            .into_iter()
+            .find(|c| c["name"] == "validator-client")
+            .unwrap()["image"]
+            .clone();
+        assert_eq!(rendered, expected.as_str(), "{vc}");
+    }
+    let objects = render(
+        "helm4",
+        &[
+            &format!("charon.operatorAddress={OPERATOR}"),
+            "validatorClient.image.repository=mirror.local/vc",
+            "validatorClient.image.tag=v9",
+        ],
+    );
+    let statefulset = objects.iter().find(|o| o["kind"] == "StatefulSet").unwrap();
+    let vc = containers(&statefulset["spec"]["template"]["spec"])
+        .into_iter()
+        .find(|c| c["name"] == "validator-client")
+        .unwrap();
+    assert_eq!(vc["image"], "mirror.local/vc:v9");
+}

@@ -49,20 +49,13 @@ seccompProfile:
 {{- printf "%s:%s" .repository .tag -}}
 {{- end -}}
 
-{{/* The validator client's image: the value, or the pinned default of its type.
-Prysm's is the release the test bed builds, which proves it opens the wallet
-dv-sidecar writes. */}}
+{{/* The validator client's image: the override, or the pinned image of its type. */}}
 {{- define "dv-pod.vcImage" -}}
-{{- $defaults := dict
-  "lighthouse" "docker.io/sigp/lighthouse:v8.1.3"
-  "teku" "docker.io/consensys/teku:26.4.0"
-  "prysm" "gcr.io/offchainlabs/prysm/validator:v7.1.2"
-  "nimbus" "docker.io/statusim/nimbus-validator-client:multiarch-v26.3.1"
-  "lodestar" "docker.io/chainsafe/lodestar:v1.41.1" -}}
-{{- if .Values.validatorClient.image.repository -}}
-{{- printf "%s:%s" .Values.validatorClient.image.repository .Values.validatorClient.image.tag -}}
+{{- $vc := .Values.validatorClient -}}
+{{- if $vc.image.repository -}}
+{{- printf "%s:%s" $vc.image.repository $vc.image.tag -}}
 {{- else -}}
-{{- get $defaults .Values.validatorClient.type -}}
+{{- include "dv-pod.image" (index $vc.images $vc.type) -}}
 {{- end -}}
 {{- end -}}
 

@@ -143,6 +143,61 @@ impl Status {
             lock_hash: None,
         }
     }
+
+    // The transitions of formation, one per phase the sidecar enters; each
+    // sets every field the contract ties to that phase.
+
+    /// No usable invite; `detail` says why, where it can.
+    pub fn waiting_for_invite(&mut self, detail: Option<String>) {
+        self.phase = Phase::WaitingForInvite;
+        self.detail = detail;
+        self.invite = None;
+    }
+
+    /// An invite names us and waits for our signature (`awaiting_us`, as the
+    /// invite classification decides it) or the others'.
+    pub fn invite_pending(&mut self, awaiting_us: bool, invite: Invite) {
+        self.phase = if awaiting_us { Phase::AwaitingOurSignature } else { Phase::WaitingForSignatures };
+        self.detail = None;
+        self.invite = Some(invite);
+    }
+
+    /// `charon dkg` attempt `attempt` starts for the fully signed `invite`.
+    pub fn dkg_started(&mut self, attempt: u32, started_at: String, invite: Invite) {
+        self.phase = Phase::DkgRunning;
+        self.detail = None;
+        self.invite = Some(invite);
+        self.dkg = Some(Dkg { attempt, step: "starting".into(), started_at });
+        self.error = None;
+    }
+
+    /// Charon reported a step of the running ceremony.
+    pub fn dkg_step(&mut self, step: String) {
+        if let Some(dkg) = self.dkg.as_mut() {
+            dkg.step = step;
+        }
+    }
+
+    /// The attempt failed; the next one starts at `next_retry_at`.
+    pub fn dkg_failed(&mut self, reason: String, next_retry_at: String) {
+        self.phase = Phase::DkgFailed;
+        self.error = Some(Failure { reason, next_retry_at: Some(next_retry_at) });
+    }
+
+    /// The verified lock and key shares are in place.
+    pub fn formed(&mut self, lock_hash: String) {
+        self.phase = Phase::Done;
+        self.lock_hash = Some(lock_hash);
+        self.error = None;
+        self.next_poll_at = None;
+    }
+
+    /// The lock in place or offered does not verify; nothing is retried.
+    pub fn lock_refused(&mut self, reason: String) {
+        self.phase = Phase::LockRefused;
+        self.error = Some(Failure { reason, next_retry_at: None });
+        self.next_poll_at = None;
+    }
 }
 
 /// Called with every published snapshot (metrics, the ConfigMap sink).
@@ -232,6 +287,73 @@ pub fn read_file(path: &Path) -> std::io::Result<Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fresh() -> Status {
+        Status::new("0x52908400098527886E0F7030069857D2E4169EE7".into(), "enr:-HW4QAb7".into())
+    }
+
+    fn invite(missing: &[&str]) -> Invite {
+        Invite {
+            config_hash: format!("0x{}", "ab".repeat(32)),
+            name: "c".into(),
+            signed: 4 - missing.len(),
+            total: 4,
+            missing: missing.iter().map(|m| m.to_string()).collect(),
+            operators: vec!["0x52908400098527886E0F7030069857D2E4169EE7".into(); 4],
+        }
+    }
+
+    fn assert_in_contract(status: &Status) {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../assets/schemas/status.v1.schema.json")).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let document = serde_json::to_value(status).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&document).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:?}\n{document:#}");
+    }
+
+    #[test]
+    fn each_transition_enters_its_phase_with_the_fields_the_contract_ties_to_it() {
+        let mut status = fresh();
+        status.waiting_for_invite(Some("no invite names operator 0x5290".into()));
+        assert_eq!(
+            (status.phase, status.detail.is_some(), status.invite.is_none()),
+            (Phase::WaitingForInvite, true, true)
+        );
+        assert_in_contract(&status);
+
+        status.invite_pending(true, invite(&["0x52908400098527886E0F7030069857D2E4169EE7"]));
+        assert_eq!((status.phase, status.detail.as_deref()), (Phase::AwaitingOurSignature, None));
+        status.invite_pending(false, invite(&["0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"]));
+        assert_eq!(status.phase, Phase::WaitingForSignatures);
+        assert_in_contract(&status);
+
+        status.dkg_started(1, timestamp(SystemTime::now()), invite(&[]));
+        status.dkg_step("waiting for peers".into());
+        assert_eq!(
+            (status.phase, status.dkg.as_ref().unwrap().step.as_str()),
+            (Phase::DkgRunning, "waiting for peers")
+        );
+        assert_in_contract(&status);
+
+        status.dkg_failed("timeout".into(), timestamp(SystemTime::now()));
+        assert!(status.error.as_ref().unwrap().next_retry_at.is_some(), "a failed attempt says when the next comes");
+        assert_in_contract(&status);
+        status.dkg_started(2, timestamp(SystemTime::now()), invite(&[]));
+        assert!(status.error.is_none(), "a new attempt clears the last failure");
+
+        status.next_poll_at = Some(timestamp(SystemTime::now()));
+        status.formed(format!("0x{}", "cd".repeat(32)));
+        assert_eq!((status.phase, status.error.as_ref(), status.next_poll_at.as_ref()), (Phase::Done, None, None));
+        assert!(status.lock_hash.is_some());
+        assert_in_contract(&status);
+
+        let mut refused = fresh();
+        refused.lock_refused("node_signatures[1]: not signed by operators[1]'s ENR key".into());
+        let failure = refused.error.as_ref().unwrap();
+        assert_eq!((refused.phase, failure.next_retry_at.as_ref()), (Phase::LockRefused, None));
+        assert_in_contract(&refused);
+    }
 
     /// A reporter whose one listener records every snapshot it is called with.
     fn recorded() -> (Reporter, std::sync::Arc<std::sync::Mutex<Vec<Status>>>) {

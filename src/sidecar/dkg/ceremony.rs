@@ -30,11 +30,7 @@ pub(super) async fn run_attempt(
     let started_at = timestamp(SystemTime::now());
     tracing::info!(attempt, config_hash = %definition.config_hash_hex(), "starting charon dkg");
     reporter.update(|s| {
-        s.phase = Phase::DkgRunning;
-        s.detail = None;
-        s.invite = Some(invite_status(definition, definition.operators.len(), Vec::new()));
-        s.dkg = Some(Dkg { attempt, step: "starting".into(), started_at: started_at.clone() });
-        s.error = None;
+        s.dkg_started(attempt, started_at.clone(), invite_status(definition, definition.operators.len(), Vec::new()))
     });
 
     let mut command = Command::new(&config.charon);
@@ -81,7 +77,7 @@ pub(super) async fn run_attempt(
                             last_error = Some(message.clone());
                         }
                         if level == "info" || level == "error" {
-                            reporter.update(|s| if let Some(dkg) = s.dkg.as_mut() { dkg.step = message });
+                            reporter.update(|s| s.dkg_step(message));
                         }
                     }
                 }

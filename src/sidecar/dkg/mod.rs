@@ -43,7 +43,7 @@ use crate::{
     enr::{EnrPrivateKey, KEY_FILE_NAME},
     obol_api::{ApiError, ClientConfig, ErrorKind, ObolApi},
     status::Listener,
-    status::{self, Dkg, Failure, Phase, Reporter, Status, timestamp},
+    status::{self, Failure, Phase, Reporter, Status, timestamp},
 };
 
 mod adopt;
@@ -240,17 +240,10 @@ async fn form(
             None => unreachable!("one of the two holds"),
         };
         match checked {
-            Ok(lock) => reporter.update(|s| {
-                s.phase = Phase::Done;
-                s.lock_hash = Some(lock);
-                s.error = None;
-            }),
+            Ok(lock) => reporter.update(|s| s.formed(lock)),
             Err(error) => {
                 if let Some(refused) = error.downcast_ref::<LockRefused>() {
-                    reporter.update(|s| {
-                        s.phase = Phase::LockRefused;
-                        s.error = Some(Failure { reason: refused.to_string(), next_retry_at: None });
-                    });
+                    reporter.update(|s| s.lock_refused(refused.to_string()));
                 }
                 return Err(error);
             }
@@ -268,7 +261,7 @@ async fn form(
     let api = ObolApi::new(config.api.clone());
     let mut backoff = config.api.retry.backoff();
     let mut attempt = 0;
-    reporter.update(|s| s.phase = Phase::WaitingForInvite);
+    reporter.update(|s| s.waiting_for_invite(None));
 
     loop {
         let (found, delay) = match &config.definition_file {
@@ -287,12 +280,7 @@ async fn form(
             metrics.dkg_finished(started.elapsed().as_secs_f64());
             match outcome {
                 AttemptOutcome::Done(lock_hash) => {
-                    reporter.update(|s| {
-                        s.phase = Phase::Done;
-                        s.lock_hash = Some(lock_hash);
-                        s.error = None;
-                        s.next_poll_at = None;
-                    });
+                    reporter.update(|s| s.formed(lock_hash));
                     return Ok(());
                 }
                 AttemptOutcome::Failed(reason) => {
@@ -301,10 +289,7 @@ async fn form(
                     let delay = backoff.next_delay().max(Duration::from_secs(6));
                     let next = SystemTime::now() + delay;
                     tracing::warn!(attempt, %reason, ?delay, "DKG attempt failed");
-                    reporter.update(|s| {
-                        s.phase = Phase::DkgFailed;
-                        s.error = Some(Failure { reason, next_retry_at: Some(timestamp(next)) });
-                    });
+                    reporter.update(|s| s.dkg_failed(reason, timestamp(next)));
                     sleep_or_terminate(delay, &mut terminate).await?;
                 }
             }

@@ -101,9 +101,7 @@ pub(super) async fn poll_once(
         let delay = api.config().retry.initial;
         reporter.update(|s| {
             answered(s, Some(delay));
-            s.phase = phase;
-            s.detail = None;
-            s.invite = Some(invite_status(&definition, signed, missing));
+            s.invite_pending(phase == Phase::AwaitingOurSignature, invite_status(&definition, signed, missing));
         });
         return Ok((None, delay));
     }
@@ -111,9 +109,7 @@ pub(super) async fn poll_once(
     let detail = no_invite_detail(&api.config().endpoint(), us, unusable.as_ref());
     reporter.update(|s| {
         answered(s, Some(delay));
-        s.phase = Phase::WaitingForInvite;
-        s.detail = Some(detail);
-        s.invite = None;
+        s.waiting_for_invite(Some(detail));
     });
     Ok((None, delay))
 }

@@ -9,7 +9,7 @@ use kube::{Api, Client};
 use serde::Serialize;
 
 use crate::{
-    health::{CharonHealth, ContainerState, PodHealth},
+    health::{CharonHealth, ContainerState, PodHealth, RunState},
     status::Status,
 };
 
@@ -99,7 +99,7 @@ pub async fn observe(client: &Client, names: &ReleaseNames) -> ReleaseView {
     match pods.get_opt(&names.pod()).await {
         Ok(Some(pod)) => {
             let health = pod_health(&pod);
-            let charon_running = health.containers.iter().any(|c| c.name == "charon" && c.state == "running");
+            let charon_running = health.containers.iter().any(|c| c.name == "charon" && c.state == RunState::Running);
             view.pod = Some(health);
             if charon_running {
                 let path = format!(
@@ -164,7 +164,7 @@ pub fn pod_health(pod: &Pod) -> PodHealth {
                 ready: s.ready,
                 restarts: s.restart_count.max(0) as u32,
             },
-            None => ContainerState { name, state: "not started".into(), ready: false, restarts: 0 },
+            None => ContainerState { name, state: RunState::NotStarted, ready: false, restarts: 0 },
         })
         .collect::<Vec<_>>();
     PodHealth {
@@ -176,15 +176,16 @@ pub fn pod_health(pod: &Pod) -> PodHealth {
     }
 }
 
-fn describe_state(state: Option<&k8s_openapi::api::core::v1::ContainerState>) -> String {
-    let Some(state) = state else { return "not started".into() };
-    if state.running.is_some() {
-        "running".into()
-    } else if let Some(waiting) = &state.waiting {
-        format!("waiting: {}", waiting.reason.as_deref().unwrap_or("unknown"))
-    } else if let Some(done) = &state.terminated {
-        format!("terminated: {} (exit {})", done.reason.as_deref().unwrap_or("unknown"), done.exit_code)
-    } else {
-        "not started".into()
+fn describe_state(state: Option<&k8s_openapi::api::core::v1::ContainerState>) -> RunState {
+    let reason = |reason: &Option<String>| reason.clone().unwrap_or_else(|| "unknown".into());
+    match state {
+        Some(state) if state.running.is_some() => RunState::Running,
+        Some(k8s_openapi::api::core::v1::ContainerState { waiting: Some(waiting), .. }) => {
+            RunState::Waiting { reason: reason(&waiting.reason) }
+        }
+        Some(k8s_openapi::api::core::v1::ContainerState { terminated: Some(done), .. }) => {
+            RunState::Terminated { reason: reason(&done.reason), exit_code: done.exit_code }
+        }
+        _ => RunState::NotStarted,
     }
 }

@@ -157,10 +157,75 @@ pub struct PodHealth {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerState {
     pub name: String,
-    /// running, waiting: <reason>, terminated: <reason> (exit N), not started
-    pub state: String,
+    pub state: RunState,
     pub ready: bool,
     pub restarts: u32,
+}
+
+/// Where a container is, as Kubernetes reports it. Written in the contract
+/// as one string: `running`, `waiting: <reason>`, `terminated: <reason>
+/// (exit N)` or `not started`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum RunState {
+    NotStarted,
+    Running,
+    Waiting { reason: String },
+    Terminated { reason: String, exit_code: i32 },
+}
+
+impl RunState {
+    /// Waiting without ever having run (no restart yet) or not started.
+    pub fn never_ran(&self, restarts: u32) -> bool {
+        match self {
+            RunState::NotStarted => true,
+            RunState::Waiting { .. } => restarts == 0,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunState::NotStarted => f.write_str("not started"),
+            RunState::Running => f.write_str("running"),
+            RunState::Waiting { reason } => write!(f, "waiting: {reason}"),
+            RunState::Terminated { reason, exit_code } => write!(f, "terminated: {reason} (exit {exit_code})"),
+        }
+    }
+}
+
+impl From<RunState> for String {
+    fn from(state: RunState) -> Self {
+        state.to_string()
+    }
+}
+
+/// A string that is none of the container states the contract writes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a container state")]
+pub struct UnknownRunState(String);
+
+impl TryFrom<String> for RunState {
+    type Error = UnknownRunState;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        let unknown = || UnknownRunState(text.clone());
+        if let Some(reason) = text.strip_prefix("waiting: ") {
+            return Ok(RunState::Waiting { reason: reason.into() });
+        }
+        if let Some(rest) = text.strip_prefix("terminated: ") {
+            let (reason, exit) = rest.rsplit_once(" (exit ").ok_or_else(unknown)?;
+            let exit_code = exit.strip_suffix(')').and_then(|n| n.parse().ok()).ok_or_else(unknown)?;
+            return Ok(RunState::Terminated { reason: reason.into(), exit_code });
+        }
+        match text.as_str() {
+            "running" => Ok(RunState::Running),
+            "not started" => Ok(RunState::NotStarted),
+            _ => Err(unknown()),
+        }
+    }
 }
 
 /// One node of the distributed validator, as the health screen shows it.
@@ -183,6 +248,27 @@ impl NodeHealth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_container_state_is_written_as_the_contracts_string_and_read_back() {
+        for state in [
+            RunState::NotStarted,
+            RunState::Running,
+            RunState::Waiting { reason: "CrashLoopBackOff".into() },
+            RunState::Terminated { reason: "Error".into(), exit_code: 1 },
+        ] {
+            let text = serde_json::to_value(&state).unwrap();
+            assert!(text.is_string(), "{text}");
+            assert_eq!(serde_json::from_value::<RunState>(text).unwrap(), state);
+        }
+        assert_eq!(
+            RunState::Terminated { reason: "Error".into(), exit_code: 1 }.to_string(),
+            "terminated: Error (exit 1)"
+        );
+        assert!(serde_json::from_value::<RunState>(serde_json::json!("sleeping")).is_err());
+        assert!(RunState::Waiting { reason: "PodInitializing".into() }.never_ran(0));
+        assert!(!RunState::Waiting { reason: "CrashLoopBackOff".into() }.never_ran(2));
+    }
 
     const READY_NODE: &str = "\
 # HELP app_monitoring_readyz Set to 1 if the node is operational

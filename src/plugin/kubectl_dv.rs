@@ -401,7 +401,7 @@ async fn logs(target: &ReleaseTarget, container: &str, follow: bool, tail: Optio
             ));
         };
         // A container waiting after a crash has the log of that run (--previous).
-        let never_ran = state.state == "not started" || (state.state.starts_with("waiting") && state.restarts == 0);
+        let never_ran = state.state.never_ran(state.restarts);
         if never_ran || (previous && state.restarts == 0) {
             return Err(anyhow::anyhow!(
                 "container {container} of pod {} has no log yet: {}",

@@ -417,7 +417,7 @@ fn draw_health(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         let pod = node.pod.as_ref();
         let vc = pod
             .and_then(|p| p.containers.iter().find(|c| c.name == "validator-client"))
-            .map_or("-".to_string(), |c| c.state.clone());
+            .map_or("-".to_string(), |c| c.state.to_string());
         Row::new(vec![
             Cell::from(node.name.clone()),
             Cell::from(pod.map_or("-".to_string(), |p| format!("{}{}", p.phase, if p.ready { ", ready" } else { "" }))),

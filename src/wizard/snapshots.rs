@@ -321,8 +321,12 @@ fn health_before_any_node() {
 #[test]
 fn health_of_a_pod_still_initialising_with_problems() {
     let mut app = app(Mode::Cluster, Screen::Health);
-    let container =
-        |name: &str, state: &str| ContainerState { name: name.into(), state: state.into(), ready: false, restarts: 0 };
+    let container = |name: &str, state: &str| ContainerState {
+        name: name.into(),
+        state: state.to_string().try_into().unwrap(),
+        ready: false,
+        restarts: 0,
+    };
     app.nodes = vec![NodeHealth {
         name: "my-dv-0".into(),
         pod: Some(PodHealth {
@@ -347,8 +351,12 @@ fn health_of_a_pod_still_initialising_with_problems() {
 #[test]
 fn health_of_a_running_pod_whose_charon_waits_for_peers() {
     let mut app = app(Mode::Cluster, Screen::Health);
-    let running =
-        |name: &str, ready: bool| ContainerState { name: name.into(), state: "running".into(), ready, restarts: 1 };
+    let running = |name: &str, ready: bool| ContainerState {
+        name: name.into(),
+        state: crate::health::RunState::Running,
+        ready,
+        restarts: 1,
+    };
     let mut node = ready_node("my-dv-0");
     node.charon.as_mut().unwrap().readiness = Readiness::QuorumPeersNotConnected;
     node.charon.as_mut().unwrap().peers_connected = 1;

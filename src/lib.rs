@@ -20,6 +20,7 @@ pub mod plugin;
 pub mod process;
 pub mod sidecar;
 pub mod status;
+pub mod validator_client;
 pub mod wizard;
 
 /// The product version, reported by every binary and sent as User-Agent.

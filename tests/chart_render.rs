@@ -851,3 +851,22 @@ fn every_validator_client_type_has_its_pinned_image_in_values_and_an_override_wi
         .unwrap();
     assert_eq!(vc["image"], "mirror.local/vc:v9");
 }
+
+/// The chart's schema accepts exactly the validator clients and networks
+/// the Rust code knows: one list, checked where it is repeated.
+#[test]
+fn the_charts_validator_clients_and_networks_are_the_rust_enums() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/chart/values.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let names = |pointer: &str| -> std::collections::BTreeSet<String> {
+        schema.pointer(pointer).unwrap().as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    };
+    let clients: std::collections::BTreeSet<String> =
+        dv_pod::validator_client::ValidatorClient::ALL.iter().map(|c| c.name().to_string()).collect();
+    assert_eq!(names("/properties/validatorClient/properties/type/enum"), clients);
+    let networks: std::collections::BTreeSet<String> =
+        dv_pod::definition::Network::ALL.iter().map(|n| n.name().to_string()).collect();
+    assert_eq!(names("/properties/network/enum"), networks);
+}

@@ -20,16 +20,7 @@ use std::{
 
 use anyhow::{Context, bail};
 
-/// The validator clients dv-pod runs behind Charon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ValidatorClient {
-    Lighthouse,
-    Teku,
-    Prysm,
-    Nimbus,
-    Lodestar,
-}
+pub use crate::validator_client::ValidatorClient;
 
 /// One key share as Charon wrote it.
 #[derive(Clone)]

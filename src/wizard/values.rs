@@ -6,9 +6,10 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::definition::{Network, invite::OperatorAddress};
-
-pub const VALIDATOR_CLIENTS: [&str; 5] = ["lighthouse", "teku", "prysm", "nimbus", "lodestar"];
+use crate::{
+    definition::{Network, invite::OperatorAddress},
+    validator_client::ValidatorClient,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldKey {
@@ -67,7 +68,7 @@ impl FieldKey {
     fn choices(self) -> Option<Vec<&'static str>> {
         match self {
             FieldKey::Network => Some(Network::ALL.iter().map(|n| n.name()).collect()),
-            FieldKey::ValidatorClient => Some(VALIDATOR_CLIENTS.to_vec()),
+            FieldKey::ValidatorClient => Some(ValidatorClient::ALL.iter().map(|c| c.name()).collect()),
             _ => None,
         }
     }
@@ -147,7 +148,7 @@ impl Form {
             FieldKey::OperatorAddress => value.parse::<OperatorAddress>().err().map(|e| e.to_string()),
             FieldKey::Network => Network::from_name(value).is_none().then(|| format!("unknown network {value:?}")),
             FieldKey::ValidatorClient => {
-                (!VALIDATOR_CLIENTS.contains(&value)).then(|| format!("unknown client {value:?}"))
+                ValidatorClient::from_name(value).is_none().then(|| format!("unknown client {value:?}"))
             }
             FieldKey::BeaconNodes => split_list(value).into_iter().find_map(|url| url_error(&url)),
             FieldKey::ApiEndpoint => url_error(value),

@@ -128,9 +128,13 @@ async fn the_status_configmap_events_and_metrics_follow_formation() {
         .managed_fields
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|entry| entry.manager)
+        .filter_map(|entry| Some(format!("{} {}", entry.manager?, entry.operation?)))
         .collect();
-    assert_eq!(managers, ["dv-sidecar"], "the status is written under the sidecar's own field manager");
+    assert_eq!(
+        managers,
+        ["dv-sidecar Apply"],
+        "the status is server-side applied under the sidecar's own field manager"
+    );
     // Poll progress reaches the ConfigMap too, not only phase changes.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {

@@ -183,6 +183,8 @@ pub const LOCK_KEY: &str = "cluster-lock.json";
 /// status key is its field alone, and `kubectl get -o yaml
 /// --show-managed-fields` says who wrote it.
 pub const STATUS_FIELD_MANAGER: &str = "dv-sidecar";
+/// The field manager of the published lock.
+pub const LOCK_FIELD_MANAGER: &str = "dv-sidecar-lock";
 
 /// The status a release's sidecar published in its ConfigMap; `None` before
 /// the sidecar first writes it (the chart renders the ConfigMap without the
@@ -209,38 +211,41 @@ impl StatusConfigMap {
         StatusConfigMap { configmaps: Api::namespaced(client, namespace), name: name.into() }
     }
 
+    /// Writes the status by server-side apply: the sidecar's field manager
+    /// owns `data.status.json` and nothing else, so Helm (which renders the
+    /// ConfigMap without data) and the sidecar never fight over a field. It
+    /// creates the ConfigMap where no chart did (tests, the demo).
     pub async fn write(&self, status: &crate::status::Status) {
         let json = serde_json::to_string_pretty(status).expect("the status serialises");
-        let patch = serde_json::json!({"data": {STATUS_KEY: json}});
-        let params = kube::api::PatchParams { field_manager: Some(STATUS_FIELD_MANAGER.into()), ..Default::default() };
-        let patched = self.configmaps.patch(&self.name, &params, &kube::api::Patch::Merge(&patch)).await;
-        if let Err(kube::Error::Api(response)) = &patched
-            && response.code == 404
-        {
-            let configmap = k8s_openapi::api::core::v1::ConfigMap {
-                metadata: ObjectMeta { name: Some(self.name.clone()), ..ObjectMeta::default() },
-                data: Some(BTreeMap::from([(STATUS_KEY.to_string(), json)])),
-                ..Default::default()
-            };
-            let params = PostParams { field_manager: Some(STATUS_FIELD_MANAGER.into()), ..Default::default() };
-            if let Err(error) = self.configmaps.create(&params, &configmap).await {
-                tracing::warn!(%error, name = self.name, "cannot create the status ConfigMap");
-            }
-        } else if let Err(error) = patched {
+        if let Err(error) = self.apply(STATUS_FIELD_MANAGER, STATUS_KEY, &json).await {
             tracing::warn!(%error, name = self.name, "cannot update the status ConfigMap");
         }
     }
-}
 
-impl StatusConfigMap {
-    /// Publishes the verified lock next to the status. Best effort: a lock
-    /// too large for a ConfigMap (about 2000 validators) is only logged.
+    /// Publishes the verified lock next to the status, under its own field
+    /// manager (an apply without a field drops what the same manager owned).
+    /// Best effort: a lock too large for a ConfigMap (about 2000 validators)
+    /// is only logged.
     pub async fn publish_lock(&self, lock: &str) {
-        let patch = serde_json::json!({"data": {LOCK_KEY: lock}});
-        let params = kube::api::PatchParams { field_manager: Some(STATUS_FIELD_MANAGER.into()), ..Default::default() };
-        if let Err(error) = self.configmaps.patch(&self.name, &params, &kube::api::Patch::Merge(&patch)).await {
+        if let Err(error) = self.apply(LOCK_FIELD_MANAGER, LOCK_KEY, lock).await {
             tracing::warn!(%error, name = self.name, "cannot publish the cluster lock in the status ConfigMap");
         }
+    }
+
+    async fn apply(
+        &self,
+        manager: &str,
+        key: &str,
+        value: &str,
+    ) -> kube::Result<k8s_openapi::api::core::v1::ConfigMap> {
+        let configmap = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": self.name},
+            "data": {key: value},
+        });
+        let params = kube::api::PatchParams::apply(manager).force();
+        self.configmaps.patch(&self.name, &params, &kube::api::Patch::Apply(&configmap)).await
     }
 }
 

@@ -870,3 +870,27 @@ fn the_charts_validator_clients_and_networks_are_the_rust_enums() {
         dv_pod::definition::Network::ALL.iter().map(|n| n.name().to_string()).collect();
     assert_eq!(names("/properties/network/enum"), networks);
 }
+
+/// Values of objects beside the pod leave its template alone, so turning a
+/// dashboard or a PDB on never restarts the validator; a pod value rolls it.
+#[test]
+fn only_values_the_pod_is_made_from_change_its_checksum() {
+    let checksum = |sets: &[&str]| {
+        let mut all = vec![format!("charon.operatorAddress={OPERATOR}")];
+        all.extend(sets.iter().map(|s| s.to_string()));
+        let objects = render("helm4", &all.iter().map(String::as_str).collect::<Vec<_>>());
+        let statefulset = objects.iter().find(|o| o["kind"] == "StatefulSet").unwrap();
+        statefulset["spec"]["template"]["metadata"]["annotations"]["checksum/values"].as_str().unwrap().to_string()
+    };
+    let base = checksum(&[]);
+    for beside in [
+        "monitoring.grafanaDashboard.enabled=true",
+        "monitoring.podMonitor.enabled=true",
+        "monitoring.prometheusRule.enabled=true",
+        "podDisruptionBudget.enabled=true",
+        "networkPolicy.enabled=true",
+    ] {
+        assert_eq!(checksum(&[beside]), base, "{beside} restarts the pod");
+    }
+    assert_ne!(checksum(&["charon.nickname=renamed"]), base, "a pod value rolls the pod");
+}

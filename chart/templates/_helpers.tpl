@@ -24,6 +24,14 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
+{{/* A hash of the values the pod is made from: a change rolls the pod. The
+values of objects beside it (monitoring, the PodDisruptionBudget, the
+NetworkPolicy) are left out, so turning a dashboard on never restarts the
+validator. */}}
+{{- define "dv-pod.podValuesChecksum" -}}
+{{- omit .Values "monitoring" "podDisruptionBudget" "networkPolicy" | toJson | sha256sum -}}
+{{- end -}}
+
 {{/* The restricted Pod Security Standard, for every container. */}}
 {{- define "dv-pod.containerSecurityContext" -}}
 allowPrivilegeEscalation: false

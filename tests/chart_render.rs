@@ -894,3 +894,39 @@ fn only_values_the_pod_is_made_from_change_its_checksum() {
     }
     assert_ne!(checksum(&["charon.nickname=renamed"]), base, "a pod value rolls the pod");
 }
+
+/// A cluster that pulls through a mirror sets one registry for every image,
+/// pull secrets reach every pod, and a digest pins an image.
+#[test]
+fn a_registry_mirror_pull_secrets_and_digests_reach_every_image_and_pod() {
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let objects = render(
+        "helm4",
+        &[
+            &format!("charon.operatorAddress={OPERATOR}"),
+            "global.imageRegistry=mirror.local:5000",
+            "imagePullSecrets[0].name=regcred",
+            &format!("charon.image.digest={digest}"),
+        ],
+    );
+    let pod_specs: Vec<&Value> = objects
+        .iter()
+        .filter_map(|o| match o["kind"].as_str() {
+            Some("StatefulSet") | Some("Job") => Some(&o["spec"]["template"]["spec"]),
+            Some("Pod") => Some(&o["spec"]),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pod_specs.len(), 3, "the node, the ENR job and the helm test pod");
+    for spec in pod_specs {
+        assert_eq!(spec["imagePullSecrets"], json!([{"name": "regcred"}]));
+        for container in containers(spec) {
+            let image = container["image"].as_str().unwrap();
+            assert!(image.starts_with("mirror.local:5000/"), "{image}");
+            if container["name"] == "charon" {
+                assert_eq!(image, format!("mirror.local:5000/obolnetwork/charon@{digest}"));
+            }
+        }
+    }
+    assert_refused(&[&format!("charon.operatorAddress={OPERATOR}"), "charon.image.digest=latest"], &["digest"]);
+}

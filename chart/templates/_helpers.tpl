@@ -53,17 +53,36 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
+{{/* An image reference from (list $ image): the registry replaced by
+global.imageRegistry when set, and pinned by digest when one is given. */}}
 {{- define "dv-pod.image" -}}
-{{- printf "%s:%s" .repository .tag -}}
+{{- $root := index . 0 -}}
+{{- $image := index . 1 -}}
+{{- $repository := $image.repository -}}
+{{- with ($root.Values.global).imageRegistry -}}
+{{- $repository = printf "%s/%s" . (regexReplaceAll "^[^/]*[.:][^/]*/" $repository "") -}}
+{{- end -}}
+{{- if $image.digest -}}
+{{- printf "%s@%s" $repository $image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repository $image.tag -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "dv-pod.imagePullSecrets" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end -}}
 
 {{/* The validator client's image: the override, or the pinned image of its type. */}}
 {{- define "dv-pod.vcImage" -}}
 {{- $vc := .Values.validatorClient -}}
 {{- if $vc.image.repository -}}
-{{- printf "%s:%s" $vc.image.repository $vc.image.tag -}}
+{{- include "dv-pod.image" (list $ $vc.image) -}}
 {{- else -}}
-{{- include "dv-pod.image" (index $vc.images $vc.type) -}}
+{{- include "dv-pod.image" (list $ (index $vc.images $vc.type)) -}}
 {{- end -}}
 {{- end -}}
 

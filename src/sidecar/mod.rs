@@ -267,21 +267,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Enr { secret_name, namespace, create, release, key_file } => {
-            let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
-            let namespace = namespace.unwrap_or_else(|| client.default_namespace().to_string());
-            let when_missing = match (create, key_file) {
-                (true, Some(path)) => crate::cluster::WhenMissing::CreateWith(
-                    crate::enr::EnrPrivateKey::load(&path)
-                        .with_context(|| format!("the supplied ENR key {} (charon.enr.privateKey)", path.display()))?,
-                ),
-                (true, None) => crate::cluster::WhenMissing::Create,
-                (false, _) => crate::cluster::WhenMissing::Fail,
-            };
-            let labels = crate::cluster::release_labels(&release, "enr-key");
-            let record =
-                crate::cluster::ensure_enr_secret(client, &namespace, &secret_name, when_missing, labels).await?;
-            println!("{record}");
-            Ok(ExitCode::SUCCESS)
+            ensure_enr(&secret_name, namespace, create, &release, key_file).await
         }
         Command::ImportKeys { client, from, to, binding_dir } => {
             let shares = import_keys::read_key_shares(&from)?;
@@ -290,18 +276,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             tracing::info!(client = ?client, added = ?summary.added, kept = summary.kept.len(), "key shares laid out");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Dkg(args) => {
-            let config = args.into_config()?;
-            match dkg::run(config).await {
-                Ok(()) => Ok(ExitCode::SUCCESS),
-                Err(error) if error.is::<dkg::Stopped>() => Ok(ExitCode::from(143)),
-                Err(error) if error.is::<dkg::LockRefused>() => {
-                    tracing::error!(error = format!("{error:#}"), "the cluster lock is refused; Charon does not start");
-                    Ok(ExitCode::from(crate::exit::INVALID))
-                }
-                Err(error) => Err(error),
-            }
-        }
+        Command::Dkg(args) => form(args).await,
         Command::BeaconProxy { beacon_node_headers_file, upstreams, first_port } => {
             let text = zeroize::Zeroizing::new(
                 std::fs::read_to_string(&beacon_node_headers_file)
@@ -315,39 +290,85 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             serve_until_sigterm("simnet gateway", simnet_gateway::serve(listen, charon)).await
         }
         Command::Check { status_configmap, namespace, charon_url } => {
-            let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
-            let namespace = namespace.unwrap_or_else(|| client.default_namespace().to_string());
-            match check_release(client, &namespace, &status_configmap, &charon_url).await {
-                Ok(summary) => {
-                    println!("ok: {summary}");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(reason) => {
-                    println!("not healthy: {reason}");
-                    Ok(ExitCode::from(crate::exit::INVALID))
-                }
-            }
+            check(&status_configmap, namespace, &charon_url).await
         }
-        Command::MockApi { listen, state, one_based_pages } => {
-            let mut config = match state {
-                Some(path) => {
-                    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-                    serde_json::from_str::<SimulatorConfig>(&text)
-                        .with_context(|| format!("{} is not a simulator state file", path.display()))?
-                }
-                None => SimulatorConfig::default(),
-            };
-            config.one_based_pages |= one_based_pages;
-            let simulator = Simulator::new(&config)?;
-            let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
-            tracing::info!(address = %listener.local_addr()?, "Obol API simulator listening");
-            tokio::select! {
-                served = simulator.serve(listener) => served.context("serving")?,
-                _ = tokio::signal::ctrl_c() => {}
-            }
+        Command::MockApi { listen, state, one_based_pages } => mock_api(listen, state, one_based_pages).await,
+    }
+}
+
+/// `enr`: the ENR Secret, created once (from a supplied key, or a new one)
+/// and only ever read after.
+async fn ensure_enr(
+    secret_name: &str,
+    namespace: Option<String>,
+    create: bool,
+    release: &str,
+    key_file: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
+    let namespace = namespace.unwrap_or_else(|| client.default_namespace().to_string());
+    let when_missing = match (create, key_file) {
+        (true, Some(path)) => crate::cluster::WhenMissing::CreateWith(
+            crate::enr::EnrPrivateKey::load(&path)
+                .with_context(|| format!("the supplied ENR key {} (charon.enr.privateKey)", path.display()))?,
+        ),
+        (true, None) => crate::cluster::WhenMissing::Create,
+        (false, _) => crate::cluster::WhenMissing::Fail,
+    };
+    let labels = crate::cluster::release_labels(release, "enr-key");
+    let record = crate::cluster::ensure_enr_secret(client, &namespace, secret_name, when_missing, labels).await?;
+    println!("{record}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `dkg`, with its exit codes: 143 when stopped, 1 for a refused lock.
+async fn form(args: Box<DkgArgs>) -> anyhow::Result<ExitCode> {
+    match dkg::run(args.into_config()?).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(error) if error.is::<dkg::Stopped>() => Ok(ExitCode::from(143)),
+        Err(error) if error.is::<dkg::LockRefused>() => {
+            tracing::error!(error = format!("{error:#}"), "the cluster lock is refused; Charon does not start");
+            Ok(ExitCode::from(crate::exit::INVALID))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// `check` (the chart's `helm test`): exit 1 with the reason when not healthy.
+async fn check(status_configmap: &str, namespace: Option<String>, charon_url: &str) -> anyhow::Result<ExitCode> {
+    let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
+    let namespace = namespace.unwrap_or_else(|| client.default_namespace().to_string());
+    match check_release(client, &namespace, status_configmap, charon_url).await {
+        Ok(summary) => {
+            println!("ok: {summary}");
             Ok(ExitCode::SUCCESS)
         }
+        Err(reason) => {
+            println!("not healthy: {reason}");
+            Ok(ExitCode::from(crate::exit::INVALID))
+        }
     }
+}
+
+/// `mock-api`: the Obol API simulator until Ctrl-C.
+async fn mock_api(listen: SocketAddr, state: Option<PathBuf>, one_based_pages: bool) -> anyhow::Result<ExitCode> {
+    let mut config = match state {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str::<SimulatorConfig>(&text)
+                .with_context(|| format!("{} is not a simulator state file", path.display()))?
+        }
+        None => SimulatorConfig::default(),
+    };
+    config.one_based_pages |= one_based_pages;
+    let simulator = Simulator::new(&config)?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    tracing::info!(address = %listener.local_addr()?, "Obol API simulator listening");
+    tokio::select! {
+        served = simulator.serve(listener) => served.context("serving")?,
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// What `check` verifies, in order; the first failure is the reason.

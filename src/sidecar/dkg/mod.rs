@@ -233,22 +233,13 @@ async fn form(
     let cluster_dir = config.data_dir.join(CLUSTER_DIR);
 
     finish_interrupted_attempt(config, &enr)?;
-    if cluster_dir.exists() || config.existing.is_some() {
-        let checked = match &config.existing {
-            _ if cluster_dir.exists() => check_existing_cluster(&cluster_dir, enr.text()),
-            Some(existing) => adopt_existing_cluster(config, existing, enr.text()).await,
-            None => unreachable!("one of the two holds"),
-        };
-        match checked {
-            Ok(lock) => reporter.update(|s| s.formed(lock)),
-            Err(error) => {
-                if let Some(refused) = error.downcast_ref::<LockRefused>() {
-                    reporter.update(|s| s.lock_refused(refused.to_string()));
-                }
-                return Err(error);
-            }
-        }
-        return Ok(());
+    let checked = match &config.existing {
+        _ if cluster_dir.exists() => Some(check_existing_cluster(&cluster_dir, enr.text())),
+        Some(existing) => Some(adopt_existing_cluster(config, existing, enr.text()).await),
+        None => None,
+    };
+    if let Some(checked) = checked {
+        return report_settled(checked, &mut reporter);
     }
 
     let mut terminate = signal(SignalKind::terminate())?;
@@ -295,6 +286,22 @@ async fn form(
             }
         } else {
             sleep_or_terminate(delay, &mut terminate).await?;
+        }
+    }
+}
+
+/// A cluster already in place or adopted: formed, or refused with its reason.
+fn report_settled(checked: anyhow::Result<String>, reporter: &mut Reporter) -> anyhow::Result<()> {
+    match checked {
+        Ok(lock) => {
+            reporter.update(|s| s.formed(lock));
+            Ok(())
+        }
+        Err(error) => {
+            if let Some(refused) = error.downcast_ref::<LockRefused>() {
+                reporter.update(|s| s.lock_refused(refused.to_string()));
+            }
+            Err(error)
         }
     }
 }

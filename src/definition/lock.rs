@@ -114,11 +114,14 @@ impl Lock {
                 let Value::String(text) = share else {
                     return Err(DefinitionError::FieldType { field, expected: "a string" });
                 };
-                let holder = Map::from_iter([("share".to_string(), Value::String(text.clone()))]);
-                public_shares.push(bytes(&Fields(&holder), "share", "").map_err(|_| match version {
-                    DefinitionVersion::V1_0 | DefinitionVersion::V1_1 => DefinitionError::Base64 { field },
-                    _ => DefinitionError::Hex { field, value: text.clone() },
-                })?);
+                public_shares.push(if version <= DefinitionVersion::V1_1 {
+                    use base64::Engine;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(text)
+                        .map_err(|_| DefinitionError::Base64 { field })?
+                } else {
+                    super::hex_field(text).ok_or_else(|| DefinitionError::Hex { field, value: text.clone() })?
+                });
             }
             let deposits = match version {
                 v if v <= DefinitionVersion::V1_5 => Vec::new(),
@@ -565,20 +568,18 @@ fn check_deposit(
     let public_key: [u8; 48] = data.public_key.as_slice().try_into().map_err(|_| "the public key is not 48 bytes")?;
     let root = bls::deposit_signing_root(&public_key, &expected, amount, network.genesis_fork_version());
     bls::verify(&public_key, &root, &data.signature)
-        .map(|()| format!("{} ETH to {withdrawal_address}, signed for {network}", eth(amount)))
+        .map(|()| format!("{} ETH to {withdrawal_address}, signed for {network}", format_eth(amount)))
         .map_err(|e| Failed(format!("the deposit signature for {network}: {e}")))
 }
 
-fn eth(gwei: u64) -> String {
-    if gwei.is_multiple_of(GWEI_PER_ETH) {
-        (gwei / GWEI_PER_ETH).to_string()
-    } else {
-        format!("{:.9}", gwei as f64 / GWEI_PER_ETH as f64)
-    }
+/// Gwei as ETH for a person: `32`, `1.5`.
+pub fn format_eth(gwei: u64) -> String {
+    let (whole, rest) = (gwei / GWEI_PER_ETH, gwei % GWEI_PER_ETH);
+    if rest == 0 { whole.to_string() } else { format!("{whole}.{}", format!("{rest:09}").trim_end_matches('0')) }
 }
 
 fn eth_list(amounts: &[u64]) -> String {
-    amounts.iter().map(|a| eth(*a)).collect::<Vec<_>>().join(" + ")
+    amounts.iter().map(|a| format_eth(*a)).collect::<Vec<_>>().join(" + ")
 }
 
 /// What a person checks before sending ETH for one validator.

@@ -128,7 +128,7 @@ pub fn print_text(out: &LockVerifyDocument) {
     println!();
     println!("Before you deposit, check each validator against what you expect:");
     for v in &out.validators {
-        let amounts: Vec<String> = v.amounts_gwei.iter().map(|a| format!("{} ETH", eth(*a))).collect();
+        let amounts: Vec<String> = v.amounts_gwei.iter().map(|a| format!("{} ETH", lock::format_eth(*a))).collect();
         println!("  validator {}  {}", v.index, v.distributed_public_key);
         println!("    withdrawal address  {}  (credentials {})", v.withdrawal_address, v.withdrawal_type);
         println!("    fee recipient       {}", v.fee_recipient);
@@ -148,10 +148,4 @@ pub fn print_text(out: &LockVerifyDocument) {
             (false, false) => "INVALID",
         }
     );
-}
-
-fn eth(gwei: u64) -> String {
-    let whole = gwei / 1_000_000_000;
-    let rest = gwei % 1_000_000_000;
-    if rest == 0 { whole.to_string() } else { format!("{whole}.{}", format!("{rest:09}").trim_end_matches('0')) }
 }

@@ -180,11 +180,6 @@ impl Lock {
     pub fn operator_index(&self, enr: &str) -> Option<usize> {
         self.definition.operators.iter().position(|op| op.enr == enr)
     }
-
-    /// The public key share each validator assigns to operator `index`.
-    pub fn public_shares_of(&self, index: usize) -> Vec<&[u8]> {
-        self.validators.iter().filter_map(|v| v.public_shares.get(index).map(Vec::as_slice)).collect()
-    }
 }
 
 fn in_definition(e: DefinitionError) -> DefinitionError {

@@ -178,23 +178,8 @@ async fn drive(
     let work = &options.work_dir;
     std::fs::create_dir_all(work).with_context(|| format!("creating {}", work.display()))?;
     let mut children = Children::default();
-
-    let relay_port = free_port()?;
-    let relay_url = format!("http://127.0.0.1:{relay_port}");
-    let mut relay = Command::new(&options.charon);
-    relay.args([
-        "relay".to_string(),
-        format!("--data-dir={}", work.join("relay").display()),
-        format!("--http-address=127.0.0.1:{relay_port}"),
-        format!("--p2p-tcp-address=127.0.0.1:{}", free_port()?),
-        "--p2p-advertise-private-addresses=true".into(),
-        "--log-format=json".into(),
-    ]);
-    let relay_index = children.start("charon relay", relay, &work.join("relay.log"))?;
     let http = reqwest::Client::new();
-    wait_until_served(&http, &format!("{relay_url}/enr"), Duration::from_secs(60)).await.with_context(|| {
-        format!("the local charon relay never served:\n{}", tail(&children.get_mut(relay_index).log, 20))
-    })?;
+    let relay_url = start_relay(options, &mut children, &http).await?;
 
     let simulator = Simulator::new(&SimulatorConfig::default())?;
     let api_address = simulator.clone().spawn(([127, 0, 0, 1], free_port()?).into()).await?;
@@ -202,117 +187,27 @@ async fn drive(
     current.api_endpoint = Some(api_endpoint.clone());
     let api = ObolApi::new(ClientConfig::new(api_endpoint.parse()?));
 
-    let mut nodes = Vec::new();
-    for i in 0..NODES {
-        let dir = work.join(format!("node{i}"));
-        std::fs::create_dir_all(dir.join("data"))?;
-        let key_file = dir.join("charon-enr-private-key");
-        EnrPrivateKey::generate()?.save_new(&key_file)?;
-        nodes.push(Node {
-            dir: dir.clone(),
-            key_file,
-            status_file: dir.join("status.json"),
-            wallet: Wallet::generate()?,
-            sidecar: None,
-            charon: None,
-            monitoring_url: None,
-        });
-    }
+    let mut nodes =
+        (0..NODES).map(|i| Node::create(&work.join(format!("node{i}")))).collect::<anyhow::Result<Vec<_>>>()?;
     for node in &mut nodes {
-        let operator = node.wallet.address();
-        let mut sidecar = Command::new(&options.sidecar);
-        sidecar
-            .arg("dkg")
-            .arg(format!("--data-dir={}", node.dir.join("data").display()))
-            .arg(format!("--enr-key-file={}", node.key_file.display()))
-            .arg(format!("--operator-address={operator}"))
-            .arg(format!("--network={}", Network::Hoodi.name()))
-            .arg(format!("--api-endpoint={api_endpoint}"))
-            .args(["--initial-retry-delay-seconds=1", "--max-retry-delay-seconds=4"])
-            .arg(format!("--p2p-relays={relay_url}"))
-            .arg(format!("--p2p-tcp-address=127.0.0.1:{}", free_port()?))
-            .arg(format!("--charon={}", options.charon.display()))
-            .arg(format!("--status-file={}", node.status_file.display()));
+        let sidecar = sidecar_dkg(options, node, &api_endpoint, &relay_url)?;
         node.sidecar = Some(children.start("dv-sidecar dkg", sidecar, &node.dir.join("sidecar.log"))?);
     }
     current.stage = Stage::Forming;
 
-    let mut invite: Option<(String, Instant)> = None;
-    let mut we_signed_at: Option<Instant> = None;
-    let mut others_signed = 0;
+    let mut launchpad = LaunchpadPlay::default();
     let mut last_probe = Instant::now() - Duration::from_secs(1);
     let mut was_healthy = false;
     loop {
         if !was_healthy && started.elapsed() > DEADLINE {
             bail!("the demo did not reach four healthy nodes within {}", humantime::format_duration(DEADLINE));
         }
-        if invite.is_none() && started.elapsed() >= options.invite_after {
-            invite = Some((create_cluster(&api, &nodes).await?, Instant::now()));
-        }
-        if let Some((config_hash, invited_at)) = &invite {
-            // Like an operator at the Launchpad, we sign once our node has
-            // told us it waits for our signature (and not before a sixth of
-            // the window, so the screen can be read).
-            if we_signed_at.is_none()
-                && current.ours.as_ref().is_some_and(|s| s.phase == Phase::AwaitingOurSignature)
-                && invited_at.elapsed() >= options.signing_window / 6
-            {
-                accept_invite(&api, config_hash, &nodes[0]).await?;
-                we_signed_at = Some(Instant::now());
-            }
-            // The other three follow a third, two thirds and a whole window
-            // after us, so our node is seen waiting for them.
-            if let Some(at) = we_signed_at
-                && others_signed < NODES - 1
-                && at.elapsed() >= options.signing_window.mul_f64((others_signed + 1) as f64 / 3.0)
-            {
-                others_signed += 1;
-                accept_invite(&api, config_hash, &nodes[others_signed]).await?;
-            }
-        }
-        for (i, node) in nodes.iter_mut().enumerate() {
-            let snapshot = status::read_file(&node.status_file).ok();
-            current.sidecars[i] = snapshot.as_ref().map(|s| s.phase);
-            if i == 0 {
-                current.ours = snapshot.or(current.ours.take());
-            }
-            if let Some(index) = node.sidecar
-                && let Some(exit) = children.get_mut(index).exited()?
-            {
-                node.sidecar = None;
-                let log = &children.get_mut(index).log;
-                if !exit.success() {
-                    bail!("the sidecar of {} ended with {exit}:\n{}", NODE_NAMES[i], tail(log, 20));
-                }
-                let monitoring = free_port()?;
-                node.monitoring_url = Some(format!("http://127.0.0.1:{monitoring}"));
-                node.charon = Some(children.start(
-                    "charon run",
-                    charon_run(options, node, &relay_url, monitoring)?,
-                    &node.dir.join("charon.log"),
-                )?);
-            }
-            if let Some(index) = node.charon
-                && let Some(exit) = children.get_mut(index).exited()?
-            {
-                bail!("charon of {} ended with {exit}:\n{}", NODE_NAMES[i], tail(&children.get_mut(index).log, 20));
-            }
-        }
+        let ours_awaits_signature = current.ours.as_ref().is_some_and(|s| s.phase == Phase::AwaitingOurSignature);
+        launchpad.step(&api, &nodes, options, started, ours_awaits_signature).await?;
+        supervise(options, &mut children, &mut nodes, current, &relay_url)?;
         if last_probe.elapsed() >= Duration::from_secs(1) {
             last_probe = Instant::now();
-            // At once: a node that hangs must not hold back the others' figures.
-            let probes = nodes.iter().map(|node| async {
-                match &node.monitoring_url {
-                    Some(url) => Some(CharonHealth::probe(&http, url).await),
-                    None => None,
-                }
-            });
-            for (i, probed) in futures_util::future::join_all(probes).await.into_iter().enumerate() {
-                if let Some(probed) = probed {
-                    current.nodes[i].charon_error = probed.as_ref().err().map(ToString::to_string);
-                    current.nodes[i].charon = probed.ok();
-                }
-            }
+            probe_health(&http, &nodes, current).await;
         }
         let all_started = nodes.iter().all(|n| n.charon.is_some());
         current.stage = if all_started && current.healthy_nodes() == NODES {
@@ -330,6 +225,163 @@ async fn drive(
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+impl Node {
+    /// A node directory with a fresh ENR key and an operator wallet.
+    fn create(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir.join("data"))?;
+        let key_file = dir.join("charon-enr-private-key");
+        EnrPrivateKey::generate()?.save_new(&key_file)?;
+        Ok(Node {
+            dir: dir.to_path_buf(),
+            key_file,
+            status_file: dir.join("status.json"),
+            wallet: Wallet::generate()?,
+            sidecar: None,
+            charon: None,
+            monitoring_url: None,
+        })
+    }
+}
+
+/// Starts the local `charon relay` the nodes meet through; returns its URL
+/// once it serves its ENR.
+async fn start_relay(options: &DemoOptions, children: &mut Children, http: &reqwest::Client) -> anyhow::Result<String> {
+    let work = &options.work_dir;
+    let relay_port = free_port()?;
+    let relay_url = format!("http://127.0.0.1:{relay_port}");
+    let mut relay = Command::new(&options.charon);
+    relay.args([
+        "relay".to_string(),
+        format!("--data-dir={}", work.join("relay").display()),
+        format!("--http-address=127.0.0.1:{relay_port}"),
+        format!("--p2p-tcp-address=127.0.0.1:{}", free_port()?),
+        "--p2p-advertise-private-addresses=true".into(),
+        "--log-format=json".into(),
+    ]);
+    let relay_index = children.start("charon relay", relay, &work.join("relay.log"))?;
+    wait_until_served(http, &format!("{relay_url}/enr"), Duration::from_secs(60)).await.with_context(|| {
+        format!("the local charon relay never served:\n{}", tail(&children.get_mut(relay_index).log, 20))
+    })?;
+    Ok(relay_url)
+}
+
+/// What the demo does at the Launchpad for the four operators, on a schedule
+/// that lets the screen be read.
+#[derive(Default)]
+struct LaunchpadPlay {
+    /// The proposed cluster's config hash and when it was proposed.
+    invite: Option<(String, Instant)>,
+    we_signed_at: Option<Instant>,
+    others_signed: usize,
+}
+
+impl LaunchpadPlay {
+    async fn step(
+        &mut self,
+        api: &ObolApi,
+        nodes: &[Node],
+        options: &DemoOptions,
+        started: Instant,
+        ours_awaits_signature: bool,
+    ) -> anyhow::Result<()> {
+        if self.invite.is_none() && started.elapsed() >= options.invite_after {
+            self.invite = Some((create_cluster(api, nodes).await?, Instant::now()));
+        }
+        let Some((config_hash, invited_at)) = &self.invite else { return Ok(()) };
+        // Like an operator at the Launchpad, we sign once our node has told
+        // us it waits for our signature (and not before a sixth of the
+        // window, so the screen can be read).
+        if self.we_signed_at.is_none() && ours_awaits_signature && invited_at.elapsed() >= options.signing_window / 6 {
+            accept_invite(api, config_hash, &nodes[0]).await?;
+            self.we_signed_at = Some(Instant::now());
+        }
+        // The other three follow a third, two thirds and a whole window
+        // after us, so our node is seen waiting for them.
+        if let Some(at) = self.we_signed_at
+            && self.others_signed < NODES - 1
+            && at.elapsed() >= options.signing_window.mul_f64((self.others_signed + 1) as f64 / 3.0)
+        {
+            self.others_signed += 1;
+            accept_invite(api, config_hash, &nodes[self.others_signed]).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads each sidecar's status, starts `charon run` where a sidecar has
+/// finished its DKG, and fails when a process ends badly.
+fn supervise(
+    options: &DemoOptions,
+    children: &mut Children,
+    nodes: &mut [Node],
+    current: &mut DemoView,
+    relay_url: &str,
+) -> anyhow::Result<()> {
+    for (i, node) in nodes.iter_mut().enumerate() {
+        let snapshot = status::read_file(&node.status_file).ok();
+        current.sidecars[i] = snapshot.as_ref().map(|s| s.phase);
+        if i == 0 {
+            current.ours = snapshot.or(current.ours.take());
+        }
+        if let Some(index) = node.sidecar
+            && let Some(exit) = children.get_mut(index).exited()?
+        {
+            node.sidecar = None;
+            let log = &children.get_mut(index).log;
+            if !exit.success() {
+                bail!("the sidecar of {} ended with {exit}:\n{}", NODE_NAMES[i], tail(log, 20));
+            }
+            let monitoring = free_port()?;
+            node.monitoring_url = Some(format!("http://127.0.0.1:{monitoring}"));
+            node.charon = Some(children.start(
+                "charon run",
+                charon_run(options, node, relay_url, monitoring)?,
+                &node.dir.join("charon.log"),
+            )?);
+        }
+        if let Some(index) = node.charon
+            && let Some(exit) = children.get_mut(index).exited()?
+        {
+            bail!("charon of {} ended with {exit}:\n{}", NODE_NAMES[i], tail(&children.get_mut(index).log, 20));
+        }
+    }
+    Ok(())
+}
+
+/// Probes every running Charon at once: a node that hangs must not hold
+/// back the others' figures.
+async fn probe_health(http: &reqwest::Client, nodes: &[Node], current: &mut DemoView) {
+    let probes = nodes.iter().map(|node| async {
+        match &node.monitoring_url {
+            Some(url) => Some(CharonHealth::probe(http, url).await),
+            None => None,
+        }
+    });
+    for (i, probed) in futures_util::future::join_all(probes).await.into_iter().enumerate() {
+        if let Some(probed) = probed {
+            current.nodes[i].charon_error = probed.as_ref().err().map(ToString::to_string);
+            current.nodes[i].charon = probed.ok();
+        }
+    }
+}
+
+fn sidecar_dkg(options: &DemoOptions, node: &Node, api_endpoint: &str, relay_url: &str) -> anyhow::Result<Command> {
+    let mut sidecar = Command::new(&options.sidecar);
+    sidecar
+        .arg("dkg")
+        .arg(format!("--data-dir={}", node.dir.join("data").display()))
+        .arg(format!("--enr-key-file={}", node.key_file.display()))
+        .arg(format!("--operator-address={}", node.wallet.address()))
+        .arg(format!("--network={}", Network::Hoodi.name()))
+        .arg(format!("--api-endpoint={api_endpoint}"))
+        .args(["--initial-retry-delay-seconds=1", "--max-retry-delay-seconds=4"])
+        .arg(format!("--p2p-relays={relay_url}"))
+        .arg(format!("--p2p-tcp-address=127.0.0.1:{}", free_port()?))
+        .arg(format!("--charon={}", options.charon.display()))
+        .arg(format!("--status-file={}", node.status_file.display()));
+    Ok(sidecar)
 }
 
 /// At the Launchpad, every operator accepts the terms and the second

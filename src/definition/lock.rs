@@ -21,7 +21,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::verify::{Check, Failed, Finding, Report, Status};
-use super::{Definition, DefinitionError, DefinitionVersion, Fields, Network, bls, eip712, ssz, verify};
+use super::{
+    Definition, DefinitionError, DefinitionVersion, Fields, Network, bls, decode_bytes, eip712, object, ssz, verify,
+};
 use crate::enr::EnrRecord;
 
 const GWEI_PER_ETH: u64 = 1_000_000_000;
@@ -94,59 +96,11 @@ impl Lock {
         }
         .map_err(in_definition)?;
         let version = definition.version;
-        // v1.0 and v1.1 were written by Go's default []byte encoding (base64).
-        let bytes = |fields: &Fields, key: &str, prefix: &str| {
-            if version <= DefinitionVersion::V1_1 { fields.base64(key, prefix) } else { fields.eth_hex(key, prefix) }
-        };
-        let mut validators = Vec::new();
-        for (i, item) in doc.array("distributed_validators")?.iter().enumerate() {
-            let prefix = format!("distributed_validators[{i}].");
-            let v = object(item, &format!("distributed_validators[{i}]"))?;
-            if version <= DefinitionVersion::V1_5 && !v.eth_hex("fee_recipient_address", &prefix)?.is_empty() {
-                return Err(DefinitionError::FieldType {
-                    field: format!("{prefix}fee_recipient_address"),
-                    expected: "no value: a distributed validator's own fee recipient is not supported any more",
-                });
-            }
-            let mut public_shares = Vec::new();
-            for (j, share) in v.array("public_shares")?.iter().enumerate() {
-                let field = format!("{prefix}public_shares[{j}]");
-                let Value::String(text) = share else {
-                    return Err(DefinitionError::FieldType { field, expected: "a string" });
-                };
-                public_shares.push(if version <= DefinitionVersion::V1_1 {
-                    use base64::Engine;
-                    base64::engine::general_purpose::STANDARD
-                        .decode(text)
-                        .map_err(|_| DefinitionError::Base64 { field })?
-                } else {
-                    super::hex_field(text).ok_or_else(|| DefinitionError::Hex { field, value: text.clone() })?
-                });
-            }
-            let deposits = match version {
-                v if v <= DefinitionVersion::V1_5 => Vec::new(),
-                DefinitionVersion::V1_6 | DefinitionVersion::V1_7 => {
-                    vec![deposit(v.get("deposit_data"), &format!("{prefix}deposit_data"))?]
-                }
-                _ => v
-                    .array("partial_deposit_data")?
-                    .iter()
-                    .enumerate()
-                    .map(|(j, item)| deposit(Some(item), &format!("{prefix}partial_deposit_data[{j}]")))
-                    .collect::<Result<_, _>>()?,
-            };
-            let builder_registration = if version >= DefinitionVersion::V1_7 {
-                registration(v.get("builder_registration"), &format!("{prefix}builder_registration"))?
-            } else {
-                BuilderRegistration::default()
-            };
-            validators.push(DistValidator {
-                public_key: v.eth_hex("distributed_public_key", &prefix)?,
-                public_shares,
-                deposits,
-                builder_registration,
-            });
-        }
+        let validators = doc
+            .objects("distributed_validators")?
+            .into_iter()
+            .map(|(prefix, v)| read_dist_validator(&v, &prefix, version))
+            .collect::<Result<_, _>>()?;
         let node_signatures = if version >= DefinitionVersion::V1_7 {
             doc.array("node_signatures")?
                 .iter()
@@ -158,8 +112,8 @@ impl Lock {
         };
         Ok(Lock {
             validators,
-            lock_hash: bytes(&doc, "lock_hash", "")?,
-            signature_aggregate: bytes(&doc, "signature_aggregate", "")?,
+            lock_hash: doc.bytes(version, "lock_hash", "")?,
+            signature_aggregate: doc.bytes(version, "signature_aggregate", "")?,
             node_signatures,
             definition,
             json,
@@ -195,11 +149,48 @@ fn in_definition(e: DefinitionError) -> DefinitionError {
     }
 }
 
-fn object<'a>(value: &'a Value, field: &str) -> Result<Fields<'a>, DefinitionError> {
-    match value {
-        Value::Object(map) => Ok(Fields(map)),
-        _ => Err(DefinitionError::FieldType { field: field.into(), expected: "an object" }),
+fn read_dist_validator(v: &Fields, prefix: &str, version: DefinitionVersion) -> Result<DistValidator, DefinitionError> {
+    if version <= DefinitionVersion::V1_5 && !v.eth_hex("fee_recipient_address", prefix)?.is_empty() {
+        return Err(DefinitionError::FieldType {
+            field: format!("{prefix}fee_recipient_address"),
+            expected: "no value: a distributed validator's own fee recipient is not supported any more",
+        });
     }
+    let public_shares = v
+        .array("public_shares")?
+        .iter()
+        .enumerate()
+        .map(|(j, share)| {
+            let field = format!("{prefix}public_shares[{j}]");
+            match share {
+                Value::String(text) => decode_bytes(version, text, &field),
+                _ => Err(DefinitionError::FieldType { field, expected: "a string" }),
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let deposits = match version {
+        v if v <= DefinitionVersion::V1_5 => Vec::new(),
+        DefinitionVersion::V1_6 | DefinitionVersion::V1_7 => {
+            vec![deposit(v.get("deposit_data"), &format!("{prefix}deposit_data"))?]
+        }
+        _ => v
+            .array("partial_deposit_data")?
+            .iter()
+            .enumerate()
+            .map(|(j, item)| deposit(Some(item), &format!("{prefix}partial_deposit_data[{j}]")))
+            .collect::<Result<_, _>>()?,
+    };
+    let builder_registration = if version >= DefinitionVersion::V1_7 {
+        registration(v.get("builder_registration"), &format!("{prefix}builder_registration"))?
+    } else {
+        BuilderRegistration::default()
+    };
+    Ok(DistValidator {
+        public_key: v.eth_hex("distributed_public_key", prefix)?,
+        public_shares,
+        deposits,
+        builder_registration,
+    })
 }
 
 fn hex_value(value: &Value, field: &str) -> Result<Vec<u8>, DefinitionError> {

@@ -172,93 +172,7 @@ impl Definition {
         let version_text = doc.string("version")?;
         let version =
             DefinitionVersion::parse(&version_text).ok_or(DefinitionError::UnsupportedVersion(version_text))?;
-        // v1.0 and v1.1 were written by Go's default []byte encoding (base64).
-        let bytes = |fields: &Fields, key: &str, prefix: &str| {
-            if version <= DefinitionVersion::V1_1 { fields.base64(key, prefix) } else { fields.eth_hex(key, prefix) }
-        };
-
-        let mut operators = Vec::new();
-        for (i, item) in doc.array("operators")?.iter().enumerate() {
-            let prefix = format!("operators[{i}].");
-            let Value::Object(map) = item else {
-                return Err(DefinitionError::FieldType { field: format!("operators[{i}]"), expected: "an object" });
-            };
-            let op = Fields(map);
-            operators.push(Operator {
-                address: op.string_at("address", &prefix)?,
-                enr: op.string_at("enr", &prefix)?,
-                config_signature: bytes(&op, "config_signature", &prefix)?,
-                enr_signature: bytes(&op, "enr_signature", &prefix)?,
-            });
-        }
-
-        let creator = if version >= DefinitionVersion::V1_4 {
-            match json.get("creator") {
-                Some(Value::Object(map)) => {
-                    let c = Fields(map);
-                    Creator {
-                        address: c.string_at("address", "creator.")?,
-                        config_signature: c.eth_hex("config_signature", "creator.")?,
-                    }
-                }
-                None | Some(Value::Null) => Creator::default(),
-                Some(_) => {
-                    return Err(DefinitionError::FieldType { field: "creator".into(), expected: "an object" });
-                }
-            }
-        } else {
-            Creator::default()
-        };
-
         let num_validators = doc.int("num_validators")?;
-        let validators = if version <= DefinitionVersion::V1_4 {
-            let pair = ValidatorAddresses {
-                fee_recipient_address: doc.string("fee_recipient_address")?,
-                withdrawal_address: doc.string("withdrawal_address")?,
-            };
-            // Charon repeats the pair num_validators times; bound it first.
-            if num_validators > 65536 {
-                return Err(DefinitionError::FieldType {
-                    field: "num_validators".into(),
-                    expected: "at most 65536 validators",
-                });
-            }
-            vec![pair; num_validators.max(0) as usize]
-        } else {
-            let mut listed = Vec::new();
-            for (i, item) in doc.array("validators")?.iter().enumerate() {
-                let prefix = format!("validators[{i}].");
-                let Value::Object(map) = item else {
-                    return Err(DefinitionError::FieldType {
-                        field: format!("validators[{i}]"),
-                        expected: "an object",
-                    });
-                };
-                let v = Fields(map);
-                listed.push(ValidatorAddresses {
-                    fee_recipient_address: v.string_at("fee_recipient_address", &prefix)?,
-                    withdrawal_address: v.string_at("withdrawal_address", &prefix)?,
-                });
-            }
-            if listed.len() as i64 != num_validators {
-                return Err(DefinitionError::ValidatorCount { num_validators, listed: listed.len() });
-            }
-            listed
-        };
-
-        let fork_version = if version <= DefinitionVersion::V1_1 {
-            let text = doc.string("fork_version")?;
-            match hex_field(&text) {
-                _ if text.is_empty() => Vec::new(),
-                Some(bytes) if bytes.len() == 4 => bytes,
-                _ => {
-                    return Err(DefinitionError::Hex { field: "fork_version".into(), value: text });
-                }
-            }
-        } else {
-            doc.eth_hex("fork_version", "")?
-        };
-
         Ok(Definition {
             version,
             uuid: doc.string("uuid")?,
@@ -267,10 +181,10 @@ impl Definition {
             num_validators,
             threshold: doc.int("threshold")?,
             dkg_algorithm: doc.string("dkg_algorithm")?,
-            fork_version,
-            operators,
-            creator,
-            validators,
+            fork_version: read_fork_version(&doc, version)?,
+            operators: read_operators(&doc, version)?,
+            creator: read_creator(&doc, version)?,
+            validators: read_validator_addresses(&doc, version, num_validators)?,
             deposit_amounts: if version >= DefinitionVersion::V1_8 {
                 doc.gwei_list("deposit_amounts")?
             } else {
@@ -283,8 +197,8 @@ impl Definition {
             },
             target_gas_limit: if version >= DefinitionVersion::V1_10 { doc.uint("target_gas_limit")? } else { 0 },
             compounding: version >= DefinitionVersion::V1_10 && doc.bool("compounding")?,
-            config_hash: bytes(&doc, "config_hash", "")?,
-            definition_hash: bytes(&doc, "definition_hash", "")?,
+            config_hash: doc.bytes(version, "config_hash", "")?,
+            definition_hash: doc.bytes(version, "definition_hash", "")?,
             json,
         })
     }
@@ -323,10 +237,111 @@ fn json_object(value: Value) -> Result<Map<String, Value>, DefinitionError> {
     }
 }
 
+fn read_operators(doc: &Fields, version: DefinitionVersion) -> Result<Vec<Operator>, DefinitionError> {
+    doc.objects("operators")?
+        .into_iter()
+        .map(|(prefix, op)| {
+            Ok(Operator {
+                address: op.string_at("address", &prefix)?,
+                enr: op.string_at("enr", &prefix)?,
+                config_signature: op.bytes(version, "config_signature", &prefix)?,
+                enr_signature: op.bytes(version, "enr_signature", &prefix)?,
+            })
+        })
+        .collect()
+}
+
+/// The creator arrived with v1.4; earlier definitions have none.
+fn read_creator(doc: &Fields, version: DefinitionVersion) -> Result<Creator, DefinitionError> {
+    if version < DefinitionVersion::V1_4 {
+        return Ok(Creator::default());
+    }
+    match doc.get("creator") {
+        Some(value) => {
+            let c = object(value, "creator")?;
+            Ok(Creator {
+                address: c.string_at("address", "creator.")?,
+                config_signature: c.eth_hex("config_signature", "creator.")?,
+            })
+        }
+        None => Ok(Creator::default()),
+    }
+}
+
+/// Up to v1.4 one address pair serves every validator; from v1.5 each
+/// validator lists its own.
+fn read_validator_addresses(
+    doc: &Fields,
+    version: DefinitionVersion,
+    num_validators: i64,
+) -> Result<Vec<ValidatorAddresses>, DefinitionError> {
+    if version <= DefinitionVersion::V1_4 {
+        let pair = ValidatorAddresses {
+            fee_recipient_address: doc.string("fee_recipient_address")?,
+            withdrawal_address: doc.string("withdrawal_address")?,
+        };
+        // Charon repeats the pair num_validators times; bound it first.
+        if num_validators > 65536 {
+            return Err(DefinitionError::FieldType {
+                field: "num_validators".into(),
+                expected: "at most 65536 validators",
+            });
+        }
+        return Ok(vec![pair; num_validators.max(0) as usize]);
+    }
+    let listed = doc
+        .objects("validators")?
+        .into_iter()
+        .map(|(prefix, v)| {
+            Ok(ValidatorAddresses {
+                fee_recipient_address: v.string_at("fee_recipient_address", &prefix)?,
+                withdrawal_address: v.string_at("withdrawal_address", &prefix)?,
+            })
+        })
+        .collect::<Result<Vec<_>, DefinitionError>>()?;
+    if listed.len() as i64 != num_validators {
+        return Err(DefinitionError::ValidatorCount { num_validators, listed: listed.len() });
+    }
+    Ok(listed)
+}
+
+/// v1.0 and v1.1 wrote the fork version as a hex string of exactly 4 bytes
+/// (or nothing); later versions as any `ethHex`.
+fn read_fork_version(doc: &Fields, version: DefinitionVersion) -> Result<Vec<u8>, DefinitionError> {
+    if version > DefinitionVersion::V1_1 {
+        return doc.eth_hex("fork_version", "");
+    }
+    let text = doc.string("fork_version")?;
+    match hex_field(&text) {
+        _ if text.is_empty() => Ok(Vec::new()),
+        Some(bytes) if bytes.len() == 4 => Ok(bytes),
+        _ => Err(DefinitionError::Hex { field: "fork_version".into(), value: text }),
+    }
+}
+
 /// Charon's `ethHex`/`from0xHex` reading: an optional `0x`, then hex digits
 /// of either case.
 pub(crate) fn hex_field(text: &str) -> Option<Vec<u8>> {
     hex::decode(text.strip_prefix("0x").unwrap_or(text)).ok()
+}
+
+/// `text` in the byte encoding of `version` (see [`Fields::bytes`]).
+fn decode_bytes(version: DefinitionVersion, text: &str, field: &str) -> Result<Vec<u8>, DefinitionError> {
+    use base64::Engine;
+    if version <= DefinitionVersion::V1_1 {
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|_| DefinitionError::Base64 { field: field.into() })
+    } else {
+        hex_field(text).ok_or_else(|| DefinitionError::Hex { field: field.into(), value: text.into() })
+    }
+}
+
+fn object<'a>(value: &'a Value, field: &str) -> Result<Fields<'a>, DefinitionError> {
+    match value {
+        Value::Object(map) => Ok(Fields(map)),
+        _ => Err(DefinitionError::FieldType { field: field.into(), expected: "an object" }),
+    }
 }
 
 /// Typed reads of one JSON object, with Go's zero-value rules.
@@ -372,6 +387,16 @@ impl Fields<'_> {
         }
     }
 
+    /// Each item of the array `key` as an object, with the prefix that
+    /// names its fields in errors (`key[i].`).
+    fn objects(&self, key: &str) -> Result<Vec<(String, Fields<'_>)>, DefinitionError> {
+        self.array(key)?
+            .iter()
+            .enumerate()
+            .map(|(i, item)| Ok((format!("{key}[{i}]."), object(item, &format!("{key}[{i}]"))?)))
+            .collect()
+    }
+
     fn array(&self, key: &str) -> Result<&[Value], DefinitionError> {
         match self.get(key) {
             None => Ok(&[]),
@@ -385,12 +410,11 @@ impl Fields<'_> {
         hex_field(&text).ok_or(DefinitionError::Hex { field: format!("{prefix}{key}"), value: text })
     }
 
-    fn base64(&self, key: &str, prefix: &str) -> Result<Vec<u8>, DefinitionError> {
-        use base64::Engine;
+    /// Bytes as the version wrote them: v1.0 and v1.1 by Go's default
+    /// `[]byte` encoding (base64), later versions as `ethHex`.
+    fn bytes(&self, version: DefinitionVersion, key: &str, prefix: &str) -> Result<Vec<u8>, DefinitionError> {
         let text = self.string_at(key, prefix)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .map_err(|_| DefinitionError::Base64 { field: format!("{prefix}{key}") })
+        decode_bytes(version, &text, &format!("{prefix}{key}"))
     }
 
     /// Deposit amounts: Gwei as decimal strings (go-eth2-client's encoding).

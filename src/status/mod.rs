@@ -10,7 +10,7 @@
 
 use std::{
     path::{Path, PathBuf},
-    time::SystemTime,
+    time::{Duration, SystemTime},
 };
 
 use serde::{Deserialize, Serialize};
@@ -141,6 +141,28 @@ impl Status {
             dkg: None,
             error: None,
             lock_hash: None,
+        }
+    }
+
+    /// A poll at `polled_at` was made; the next comes `next_poll` later,
+    /// or none is due.
+    pub fn poll_made(&mut self, polled_at: SystemTime, next_poll: Option<Duration>) {
+        self.polls += 1;
+        self.last_poll_at = Some(timestamp(polled_at));
+        self.next_poll_at = next_poll.map(|delay| timestamp(polled_at + delay));
+    }
+
+    /// A poll failed and is retried at `next_poll`.
+    pub fn poll_failed(&mut self, polled_at: SystemTime, next_poll: Duration, reason: String) {
+        self.poll_made(polled_at, Some(next_poll));
+        self.error = Some(Failure { reason, next_retry_at: Some(timestamp(polled_at + next_poll)) });
+    }
+
+    /// A poll was answered: it clears a poll error, not the last DKG failure.
+    pub fn poll_answered(&mut self, polled_at: SystemTime, next_poll: Option<Duration>) {
+        self.poll_made(polled_at, next_poll);
+        if self.phase != Phase::DkgFailed {
+            self.error = None;
         }
     }
 
@@ -353,6 +375,24 @@ mod tests {
         let failure = refused.error.as_ref().unwrap();
         assert_eq!((refused.phase, failure.next_retry_at.as_ref()), (Phase::LockRefused, None));
         assert_in_contract(&refused);
+    }
+
+    #[test]
+    fn an_answered_poll_clears_a_poll_error_but_not_the_last_dkg_failure() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mut status = fresh();
+        status.poll_failed(at, Duration::from_secs(4), "cannot reach the Obol API".into());
+        assert_eq!(status.polls, 1);
+        assert_eq!(status.error.as_ref().unwrap().next_retry_at, Some(timestamp(at + Duration::from_secs(4))));
+        assert_eq!(status.next_poll_at, Some(timestamp(at + Duration::from_secs(4))));
+        assert_in_contract(&status);
+        status.poll_answered(at, None);
+        assert_eq!((status.polls, status.error.as_ref(), status.next_poll_at.as_ref()), (2, None, None));
+
+        status.dkg_failed("timeout".into(), timestamp(at));
+        status.poll_answered(at, Some(Duration::from_secs(1)));
+        assert_eq!(status.error.as_ref().unwrap().reason, "timeout");
+        assert_eq!(status.last_poll_at, Some(timestamp(at)));
     }
 
     /// A reporter whose one listener records every snapshot it is called with.

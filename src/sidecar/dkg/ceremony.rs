@@ -15,14 +15,7 @@ pub(super) async fn run_attempt(
     reporter: &mut Reporter,
     terminate: &mut tokio::signal::unix::Signal,
 ) -> anyhow::Result<AttemptOutcome> {
-    let scratch = config.data_dir.join(ATTEMPT_DIR);
-    if scratch.exists() {
-        fs::remove_dir_all(&scratch).context("clearing the scratch directory")?;
-    }
-    fs::create_dir_all(&scratch).context("creating the scratch directory")?;
-    copy_key(&config.key_file, &scratch.join(KEY_FILE_NAME))?;
-    let definition_json = serde_json::to_vec_pretty(definition.json()).expect("a JSON object serialises");
-    fs::write(scratch.join(DEFINITION_FILE), &definition_json).context("writing the definition")?;
+    let scratch = prepare_scratch(config, definition)?;
     let logs = config.data_dir.join("dkg-logs");
     fs::create_dir_all(&logs)?;
     let log_path = logs.join(format!("attempt-{attempt}.log"));
@@ -33,6 +26,55 @@ pub(super) async fn run_attempt(
         s.dkg_started(attempt, started_at.clone(), invite_status(definition, definition.operators.len(), Vec::new()))
     });
 
+    let mut command = charon_dkg(config, &scratch);
+    let mut child = command.spawn().with_context(|| format!("starting {}", config.charon.display()))?;
+    let Some(ended) = follow(&mut child, config, &log_path, reporter, terminate).await? else {
+        // A lock may be complete already: the restart judges it
+        // (finish_interrupted_attempt) rather than this shutdown.
+        if !scratch.join(LOCK_FILE).exists() {
+            let _ = fs::remove_dir_all(&scratch);
+        }
+        return Err(Stopped::Signal.into());
+    };
+
+    match judge_outputs(&scratch, reporter.current().enr.as_str(), definition) {
+        Ok(lock_hash) => {
+            if !ended.exit.success() {
+                tracing::warn!(exit = ?ended.exit, "charon dkg exited with an error but its outputs are complete and valid");
+            }
+            move_into_place(config, &scratch, &lock_hash, attempt)?;
+            tracing::info!(%lock_hash, "DKG complete; cluster lock and key shares in place");
+            Ok(AttemptOutcome::Done(lock_hash))
+        }
+        Err(problem) => {
+            let reason = match (&ended.last_error, ended.exit.code()) {
+                (Some(error), _) => format!("charon dkg: {error} ({problem}); log {}", log_path.display()),
+                (None, None) => {
+                    format!("charon dkg did not finish within {:?}; log {}", config.attempt_timeout, log_path.display())
+                }
+                (None, Some(code)) => format!("charon dkg exited {code}: {problem}; log {}", log_path.display()),
+            };
+            set_aside_or_remove(config, &scratch)?;
+            Ok(AttemptOutcome::Failed(reason))
+        }
+    }
+}
+
+/// A fresh scratch directory holding a copy of the ENR key and the
+/// definition, as `charon dkg --data-dir` expects them.
+fn prepare_scratch(config: &DkgConfig, definition: &Definition) -> anyhow::Result<PathBuf> {
+    let scratch = config.data_dir.join(ATTEMPT_DIR);
+    if scratch.exists() {
+        fs::remove_dir_all(&scratch).context("clearing the scratch directory")?;
+    }
+    fs::create_dir_all(&scratch).context("creating the scratch directory")?;
+    copy_key(&config.key_file, &scratch.join(KEY_FILE_NAME))?;
+    let definition_json = serde_json::to_vec_pretty(definition.json()).expect("a JSON object serialises");
+    fs::write(scratch.join(DEFINITION_FILE), &definition_json).context("writing the definition")?;
+    Ok(scratch)
+}
+
+fn charon_dkg(config: &DkgConfig, scratch: &Path) -> Command {
     let mut command = Command::new(&config.charon);
     command
         .arg("dkg")
@@ -58,11 +100,27 @@ pub(super) async fn run_attempt(
     }
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
     crate::process::die_with_parent(command.as_std_mut());
-    let mut child = command.spawn().with_context(|| format!("starting {}", config.charon.display()))?;
+    command
+}
 
-    let mut lines = crate::process::output::lines(&mut child);
+/// How a `charon dkg` run ended.
+struct Ended {
+    exit: std::process::ExitStatus,
+    /// The last error Charon logged.
+    last_error: Option<String>,
+}
 
-    let mut log = tokio::fs::File::create(&log_path).await?;
+/// Copies Charon's output to the attempt's log and its steps to the status
+/// until it exits or the attempt times out; `None` when SIGTERM stopped it.
+async fn follow(
+    child: &mut tokio::process::Child,
+    config: &DkgConfig,
+    log_path: &Path,
+    reporter: &mut Reporter,
+    terminate: &mut tokio::signal::unix::Signal,
+) -> anyhow::Result<Option<Ended>> {
+    let mut lines = crate::process::output::lines(child);
+    let mut log = tokio::fs::File::create(log_path).await?;
     let deadline = tokio::time::sleep(config.attempt_timeout);
     tokio::pin!(deadline);
     let mut last_error = None;
@@ -84,53 +142,22 @@ pub(super) async fn run_attempt(
                 None => break child.wait().await?,
             },
             _ = &mut deadline => {
-                crate::process::stop(&mut child, CHARON_STOP_GRACE).await;
+                crate::process::stop(child, CHARON_STOP_GRACE).await;
                 break child.wait().await?;
             }
             _ = terminate.recv() => {
                 tracing::info!("SIGTERM: stopping charon dkg");
-                crate::process::stop(&mut child, CHARON_STOP_GRACE).await;
-                // A lock may be complete already: the restart judges it
-                // (finish_interrupted_attempt) rather than this shutdown.
-                if !scratch.join(LOCK_FILE).exists() {
-                    let _ = fs::remove_dir_all(&scratch);
-                }
-                return Err(Stopped::Signal.into());
+                crate::process::stop(child, CHARON_STOP_GRACE).await;
+                log.flush().await?;
+                return Ok(None);
             }
         }
     };
     log.flush().await?;
-
-    match judge_outputs(&scratch, reporter.current().enr.as_str(), definition) {
-        Ok(lock_hash) => {
-            if !exit.success() {
-                tracing::warn!(?exit, "charon dkg exited with an error but its outputs are complete and valid");
-            }
-            move_into_place(config, &scratch, &lock_hash, attempt)?;
-            tracing::info!(%lock_hash, "DKG complete; cluster lock and key shares in place");
-            Ok(AttemptOutcome::Done(lock_hash))
-        }
-        Err(problem) => {
-            let reason = match (&last_error, exit.code()) {
-                (Some(error), _) => format!("charon dkg: {error} ({problem}); log {}", log_path.display()),
-                (None, None) => {
-                    format!("charon dkg did not finish within {:?}; log {}", config.attempt_timeout, log_path.display())
-                }
-                (None, Some(code)) => format!("charon dkg exited {code}: {problem}; log {}", log_path.display()),
-            };
-            if scratch.join(LOCK_FILE).exists() {
-                let kept = set_aside_path(&config.data_dir);
-                fs::rename(&scratch, &kept).context("setting aside a failed attempt that wrote a lock")?;
-            } else {
-                fs::remove_dir_all(&scratch).context("removing the failed attempt")?;
-            }
-            Ok(AttemptOutcome::Failed(reason))
-        }
-    }
+    Ok(Some(Ended { exit, last_error }))
 }
 
-/// SIGTERM, then SIGKILL after 10 s.
-/// Charon gets this long to stop after SIGTERM.
+/// Charon gets this long to stop after SIGTERM before SIGKILL.
 pub(super) const CHARON_STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// `(level, msg)` of a Charon JSON log line.

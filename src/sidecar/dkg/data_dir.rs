@@ -134,9 +134,21 @@ pub(super) fn move_into_place(config: &DkgConfig, scratch: &Path, lock_hash: &st
     sync_dir(&config.data_dir)
 }
 
+/// A failed attempt that wrote a lock is kept aside for the operator (it
+/// may be the only copy of key shares); any other is removed.
+pub(super) fn set_aside_or_remove(config: &DkgConfig, scratch: &Path) -> anyhow::Result<()> {
+    if scratch.join(LOCK_FILE).exists() {
+        let kept = set_aside_path(&config.data_dir);
+        fs::rename(scratch, &kept).context("setting aside a failed attempt that wrote a lock")?;
+    } else {
+        fs::remove_dir_all(scratch).context("removing the failed attempt")?;
+    }
+    Ok(())
+}
+
 /// A fresh `dkg-failed-<time>` path: attempt numbers restart with the
 /// process, times do not.
-pub(super) fn set_aside_path(data_dir: &Path) -> PathBuf {
+fn set_aside_path(data_dir: &Path) -> PathBuf {
     let stamp = timestamp(SystemTime::now()).replace(':', "-");
     (0..)
         .map(|n| data_dir.join(if n == 0 { format!("dkg-failed-{stamp}") } else { format!("dkg-failed-{stamp}-{n}") }))

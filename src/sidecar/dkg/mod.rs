@@ -43,7 +43,7 @@ use crate::{
     enr::{EnrPrivateKey, KEY_FILE_NAME},
     obol_api::{ApiError, ClientConfig, ErrorKind, ObolApi},
     status::Listener,
-    status::{self, Failure, Phase, Reporter, Status, timestamp},
+    status::{self, Reporter, Status, timestamp},
 };
 
 mod adopt;

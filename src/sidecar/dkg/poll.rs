@@ -19,99 +19,102 @@ pub(super) async fn poll_once(
         metrics.api_error(error.kind());
     }
     let polled_at = SystemTime::now();
-    let counted = move |s: &mut Status, next_poll: Option<Duration>| {
-        s.polls += 1;
-        s.last_poll_at = Some(timestamp(polled_at));
-        s.next_poll_at = next_poll.map(|delay| timestamp(polled_at + delay));
-    };
-    // A poll that worked clears a poll error, not the last DKG failure.
-    let answered = move |s: &mut Status, next_poll: Option<Duration>| {
-        counted(s, next_poll);
-        if s.phase != Phase::DkgFailed {
-            s.error = None;
-        }
-    };
     let listed = match result {
         Ok(listed) => listed,
         Err(error) if error.is_retryable() => {
             let delay =
                 error.retry_after().unwrap_or_default().max(backoff.next_delay()).max(Duration::from_millis(100));
             tracing::warn!(%error, kind = ?error.kind(), ?delay, "polling the Obol API failed");
-            let failure = Failure {
-                reason: poll_failure(&api.config().endpoint(), &error),
-                next_retry_at: Some(timestamp(polled_at + delay)),
-            };
-            reporter.update(|s| {
-                counted(s, Some(delay));
-                s.error = Some(failure);
-            });
+            let reason = poll_failure(&api.config().endpoint(), &error);
+            reporter.update(|s| s.poll_failed(polled_at, delay, reason));
             return Ok((None, delay));
         }
         Err(error) => {
-            reporter.update(|s| counted(s, None));
+            reporter.update(|s| s.poll_made(polled_at, None));
             return Err(error).context("polling the Obol API");
         }
     };
 
-    let mut ready = Vec::new();
-    let mut pending: Option<(Definition, Phase, usize, Vec<String>)> = None;
-    let mut unusable: Option<Invite> = None;
-    for item in listed {
-        let definition = match item.parsed {
-            Ok(definition) => definition,
-            Err(error) => {
-                tracing::warn!(config_hash = ?item.config_hash, %error, "ignoring a definition Charon cannot read");
-                continue;
-            }
-        };
-        match classify(&definition, us) {
-            Invite::Ready => ready.push(definition),
-            Invite::AwaitingOurSignature { signed, missing, .. } => {
-                pending.get_or_insert((definition, Phase::AwaitingOurSignature, signed, missing));
-            }
-            Invite::WaitingForOthers { signed, missing, .. } => {
-                pending.get_or_insert((definition, Phase::WaitingForSignatures, signed, missing));
-            }
-            Invite::NotForUs => {}
-            invite => {
-                if let Invite::Invalid { reason } = &invite {
-                    tracing::warn!(config_hash = %definition.config_hash_hex(), %reason, "refusing an invalid definition");
-                }
-                if unusable.as_ref().is_none_or(|u| nearness(&invite) > nearness(u)) {
-                    unusable = Some(invite);
-                }
-            }
-        }
-    }
-    if !ready.is_empty() {
+    let mut found = Found::sort(listed, us);
+    if !found.ready.is_empty() {
         // No poll is due while the DKG runs (or after the error below).
-        reporter.update(|s| answered(s, None));
+        reporter.update(|s| s.poll_answered(polled_at, None));
         ensure!(
-            ready.len() == 1,
+            found.ready.len() == 1,
             "{} fully signed definitions name this operator ({}); set charon.dkgSidecar.targetConfigHash to the one to join",
-            ready.len(),
-            ready.iter().map(Definition::config_hash_hex).collect::<Vec<_>>().join(", ")
+            found.ready.len(),
+            found.ready.iter().map(Definition::config_hash_hex).collect::<Vec<_>>().join(", ")
         );
-        return Ok((ready.pop(), Duration::ZERO));
+        return Ok((found.ready.pop(), Duration::ZERO));
     }
-    if let Some((definition, phase, signed, missing)) = pending {
+    if let Some(pending) = found.pending {
         // Signatures are arriving: poll at the initial interval so the DKG
         // starts within one interval of the last signature.
         backoff.reset();
         let delay = api.config().retry.initial;
         reporter.update(|s| {
-            answered(s, Some(delay));
-            s.invite_pending(phase == Phase::AwaitingOurSignature, invite_status(&definition, signed, missing));
+            s.poll_answered(polled_at, Some(delay));
+            s.invite_pending(pending.awaiting_us, invite_status(&pending.definition, pending.signed, pending.missing));
         });
         return Ok((None, delay));
     }
     let delay = backoff.next_delay().max(Duration::from_millis(100));
-    let detail = no_invite_detail(&api.config().endpoint(), us, unusable.as_ref());
+    let detail = no_invite_detail(&api.config().endpoint(), us, found.unusable.as_ref());
     reporter.update(|s| {
-        answered(s, Some(delay));
+        s.poll_answered(polled_at, Some(delay));
         s.waiting_for_invite(Some(detail));
     });
     Ok((None, delay))
+}
+
+/// The first listed definition that waits for signatures.
+struct Pending {
+    definition: Definition,
+    awaiting_us: bool,
+    signed: usize,
+    missing: Vec<String>,
+}
+
+/// What one poll's definitions are to this node.
+struct Found {
+    ready: Vec<Definition>,
+    pending: Option<Pending>,
+    /// The nearest to usable of those that name us but cannot be used.
+    unusable: Option<Invite>,
+}
+
+impl Found {
+    fn sort(listed: Vec<crate::obol_api::ListedDefinition>, us: &OurNode) -> Self {
+        let mut found = Found { ready: Vec::new(), pending: None, unusable: None };
+        for item in listed {
+            let definition = match item.parsed {
+                Ok(definition) => definition,
+                Err(error) => {
+                    tracing::warn!(config_hash = ?item.config_hash, %error, "ignoring a definition Charon cannot read");
+                    continue;
+                }
+            };
+            match classify(&definition, us) {
+                Invite::Ready => found.ready.push(definition),
+                Invite::AwaitingOurSignature { signed, missing, .. } => {
+                    found.pending.get_or_insert(Pending { definition, awaiting_us: true, signed, missing });
+                }
+                Invite::WaitingForOthers { signed, missing, .. } => {
+                    found.pending.get_or_insert(Pending { definition, awaiting_us: false, signed, missing });
+                }
+                Invite::NotForUs => {}
+                invite => {
+                    if let Invite::Invalid { reason } = &invite {
+                        tracing::warn!(config_hash = %definition.config_hash_hex(), %reason, "refusing an invalid definition");
+                    }
+                    if found.unusable.as_ref().is_none_or(|u| nearness(&invite) > nearness(u)) {
+                        found.unusable = Some(invite);
+                    }
+                }
+            }
+        }
+        found
+    }
 }
 
 /// What the status says about a poll that failed and is retried.

@@ -166,6 +166,48 @@ fn item_identity(item: &Value) -> String {
 }
 
 /// One operator page as the server answered it.
+/// A page read and where it sits in the listing.
+struct PageAt {
+    page: Page,
+    index: u64,
+    one_based: bool,
+}
+
+impl PageAt {
+    /// Whether a page follows, by whatever the server says of its paging.
+    fn has_more(&self, page_limit: u32) -> bool {
+        let page = &self.page;
+        if page.items.is_empty() || page.has_next_page == Some(false) || page.next_page_is_null {
+            false
+        } else if let Some(total) = page.total_pages {
+            if self.one_based { self.index < total } else { self.index + 1 < total }
+        } else {
+            page.has_next_page == Some(true) || page.items.len() as u64 >= page_limit as u64
+        }
+    }
+}
+
+/// The listing so far, each definition once.
+#[derive(Default)]
+struct Collected {
+    seen: HashSet<String>,
+    listed: Vec<ListedDefinition>,
+}
+
+impl Collected {
+    /// Adds the page's new items; returns how many were new.
+    fn absorb(&mut self, page: &Page) -> usize {
+        let mut new = 0;
+        for item in &page.items {
+            if self.seen.insert(item_identity(item)) {
+                self.listed.push(ListedDefinition::from_value(item.clone()));
+                new += 1;
+            }
+        }
+        new
+    }
+}
+
 enum Fetched {
     Page(Page),
     /// 404: the API knows no definitions for this operator.
@@ -218,33 +260,60 @@ impl ObolApi {
         operator: &OperatorAddress,
     ) -> Result<Vec<ListedDefinition>, ApiError> {
         let path = format!("v1/definition/operator/{operator}");
-        let fetch = |page: u64| {
-            let path = path.clone();
-            async move {
-                let query = format!("{path}?page={page}&limit={}", self.config.page_limit);
-                let url = self.url(&query);
-                match self.get_json(&query).await {
-                    Err(ApiError::Rejected { status: 400 | 422, .. }) if page == 0 => Ok(Fetched::Refused),
-                    Err(error) => Err(error),
-                    Ok(None) => Ok(Fetched::NotFound),
-                    Ok(Some(body)) => Page::parse(body, url.as_str()).map(Fetched::Page),
+        let Some(mut at) = self.first_page(&path).await? else { return Ok(Vec::new()) };
+        let mut collected = Collected::default();
+        collected.absorb(&at.page);
+        let first_index = at.index;
+        loop {
+            if !at.has_more(self.config.page_limit) {
+                return Ok(collected.listed);
+            }
+            at.index += 1;
+            if at.index >= MAX_PAGES {
+                return Err(ApiError::Invalid {
+                    url: self.url(&path).to_string(),
+                    reason: format!("paging did not end after {MAX_PAGES} pages"),
+                });
+            }
+            let Fetched::Page(next) = self.fetch_page(&path, at.index).await? else { return Ok(collected.listed) };
+            if at.index == first_index + 1 && !at.one_based {
+                if next.identity() == at.page.identity() {
+                    // Page 1 repeats page 0: the server counts from 1 and
+                    // answered 0 as 1. The next new page is 2.
+                    at.one_based = true;
+                    self.learn_numbering(true);
+                    at.page = next;
+                    continue;
+                }
+                if !next.items.is_empty() {
+                    self.learn_numbering(false);
                 }
             }
-        };
-        let learn = |one_based: bool| *self.one_based_pages.lock().expect("paging lock") = Some(one_based);
-        let mut one_based = self.one_based_pages.lock().expect("paging lock").unwrap_or(false);
+            let new = collected.absorb(&next);
+            // A server that ignores `page` repeats itself forever; without a
+            // page count, a page with nothing new is where we stop.
+            if new == 0 && next.total_pages.is_none() && next.has_next_page.is_none() {
+                return Ok(collected.listed);
+            }
+            at.page = next;
+        }
+    }
 
+    /// The first page of a listing, found with the numbering learnt so far
+    /// and corrected by what the server answers; `None` when there is none.
+    async fn first_page(&self, path: &str) -> Result<Option<PageAt>, ApiError> {
+        let mut one_based = self.one_based_pages.lock().expect("paging lock").unwrap_or(false);
         let mut index = u64::from(one_based);
-        let mut page = match fetch(index).await? {
-            Fetched::NotFound => return Ok(Vec::new()),
+        let page = match self.fetch_page(path, index).await? {
+            Fetched::NotFound => return Ok(None),
             Fetched::Page(page) => page,
             Fetched::Refused => {
                 one_based = true;
-                learn(true);
+                self.learn_numbering(true);
                 index = 1;
-                match fetch(1).await? {
+                match self.fetch_page(path, 1).await? {
                     Fetched::Page(page) => page,
-                    _ => return Ok(Vec::new()),
+                    _ => return Ok(None),
                 }
             }
         };
@@ -253,72 +322,32 @@ impl ObolApi {
         if page.items.is_empty() && page.total_pages.is_some_and(|t| t > 0) {
             one_based = !one_based;
             index = u64::from(one_based);
-            match fetch(index).await? {
+            return match self.fetch_page(path, index).await? {
                 Fetched::Page(other) if !other.items.is_empty() => {
-                    learn(one_based);
-                    page = other;
+                    self.learn_numbering(one_based);
+                    Ok(Some(PageAt { page: other, index, one_based }))
                 }
-                _ => return Ok(Vec::new()),
-            }
+                _ => Ok(None),
+            };
         }
+        Ok(Some(PageAt { page, index, one_based }))
+    }
 
-        let mut seen = HashSet::new();
-        let mut listed = Vec::new();
-        let mut absorb = |page: &Page, listed: &mut Vec<ListedDefinition>| {
-            let mut new = 0;
-            for item in &page.items {
-                if seen.insert(item_identity(item)) {
-                    listed.push(ListedDefinition::from_value(item.clone()));
-                    new += 1;
-                }
-            }
-            new
-        };
-        absorb(&page, &mut listed);
-        let first_index = index;
-        loop {
-            let more = if page.items.is_empty() || page.has_next_page == Some(false) || page.next_page_is_null {
-                false
-            } else if let Some(total) = page.total_pages {
-                if one_based { index < total } else { index + 1 < total }
-            } else {
-                page.has_next_page == Some(true) || page.items.len() as u64 >= self.config.page_limit as u64
-            };
-            if !more {
-                return Ok(listed);
-            }
-            index += 1;
-            if index >= MAX_PAGES {
-                return Err(ApiError::Invalid {
-                    url: self.url(&path).to_string(),
-                    reason: format!("paging did not end after {MAX_PAGES} pages"),
-                });
-            }
-            let next = match fetch(index).await? {
-                Fetched::Page(next) => next,
-                _ => return Ok(listed),
-            };
-            if index == first_index + 1 && !one_based {
-                if next.identity() == page.identity() {
-                    // Page 1 repeats page 0: the server counts from 1 and
-                    // answered 0 as 1. The next new page is 2.
-                    one_based = true;
-                    learn(true);
-                    page = next;
-                    continue;
-                }
-                if !next.items.is_empty() {
-                    learn(false);
-                }
-            }
-            let new = absorb(&next, &mut listed);
-            // A server that ignores `page` repeats itself forever; without a
-            // page count, a page with nothing new is where we stop.
-            if new == 0 && next.total_pages.is_none() && next.has_next_page.is_none() {
-                return Ok(listed);
-            }
-            page = next;
+    async fn fetch_page(&self, path: &str, page: u64) -> Result<Fetched, ApiError> {
+        let query = format!("{path}?page={page}&limit={}", self.config.page_limit);
+        let url = self.url(&query);
+        match self.get_json(&query).await {
+            Err(ApiError::Rejected { status: 400 | 422, .. }) if page == 0 => Ok(Fetched::Refused),
+            Err(error) => Err(error),
+            Ok(None) => Ok(Fetched::NotFound),
+            Ok(Some(body)) => Page::parse(body, url.as_str()).map(Fetched::Page),
         }
+    }
+
+    /// Keeps whether this server counts pages from 1, so later polls of one
+    /// page are one request.
+    fn learn_numbering(&self, one_based: bool) {
+        *self.one_based_pages.lock().expect("paging lock") = Some(one_based);
     }
 
     /// `GET /v1/definition/{config_hash}`; `None` when the API has none.

@@ -404,31 +404,7 @@ fn draw_health(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     let header =
         Row::new(vec!["Node", "Pod", "Restarts", "Charon", "Peers", "Vals", "Duties", "VC"]).style(theme.bold());
-    let rows = app.nodes.iter().map(|node| {
-        let (charon, charon_style) = match (&node.charon, &node.charon_error) {
-            (Some(c), _) if c.readiness == Readiness::Ready => ("ready".to_string(), theme.good()),
-            (Some(c), _) => (c.readiness.describe().to_string(), theme.warn()),
-            (None, Some(_)) => ("unreachable".to_string(), theme.warn()),
-            (None, None) => ("not running".to_string(), theme.dim()),
-        };
-        let peers = node.charon.as_ref().map_or("-".into(), |c| format!("{}/{}", c.peers_connected, c.peers_total));
-        let validators = node.charon.as_ref().and_then(|c| c.validators).map_or("-".into(), |v| v.to_string());
-        let duties = node.charon.as_ref().map_or("-".into(), crate::health::duty_summary);
-        let pod = node.pod.as_ref();
-        let vc = pod
-            .and_then(|p| p.containers.iter().find(|c| c.name == "validator-client"))
-            .map_or("-".to_string(), |c| c.state.to_string());
-        Row::new(vec![
-            Cell::from(node.name.clone()),
-            Cell::from(pod.map_or("-".to_string(), |p| format!("{}{}", p.phase, if p.ready { ", ready" } else { "" }))),
-            Cell::from(pod.map_or("-".to_string(), |p| p.restarts.to_string())),
-            Cell::from(Span::styled(charon, charon_style)),
-            Cell::from(peers),
-            Cell::from(validators),
-            Cell::from(duties),
-            Cell::from(vc),
-        ])
-    });
+    let rows = app.nodes.iter().map(|node| health_row(node, theme));
     // Fits 80 columns; Charon's readiness reason takes what a wider screen gives.
     let widths = [
         Constraint::Length(12),
@@ -444,6 +420,38 @@ fn draw_health(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let [table, summary] =
         Layout::vertical([Constraint::Length(app.nodes.len() as u16 + 2), Constraint::Min(0)]).areas(inner);
     frame.render_widget(Table::new(rows, widths).header(header), table);
+    let lines = health_summary(app, healthy, theme);
+    frame.render_widget(Paragraph::new(Text::from(lines)).wrap(Wrap { trim: false }), summary);
+}
+
+fn health_row<'a>(node: &'a crate::health::NodeHealth, theme: &Theme) -> Row<'a> {
+    let (charon, charon_style) = match (&node.charon, &node.charon_error) {
+        (Some(c), _) if c.readiness == Readiness::Ready => ("ready".to_string(), theme.good()),
+        (Some(c), _) => (c.readiness.describe().to_string(), theme.warn()),
+        (None, Some(_)) => ("unreachable".to_string(), theme.warn()),
+        (None, None) => ("not running".to_string(), theme.dim()),
+    };
+    let peers = node.charon.as_ref().map_or("-".into(), |c| format!("{}/{}", c.peers_connected, c.peers_total));
+    let validators = node.charon.as_ref().and_then(|c| c.validators).map_or("-".into(), |v| v.to_string());
+    let duties = node.charon.as_ref().map_or("-".into(), crate::health::duty_summary);
+    let pod = node.pod.as_ref();
+    let vc = pod
+        .and_then(|p| p.containers.iter().find(|c| c.name == "validator-client"))
+        .map_or("-".to_string(), |c| c.state.to_string());
+    Row::new(vec![
+        Cell::from(node.name.clone()),
+        Cell::from(pod.map_or("-".to_string(), |p| format!("{}{}", p.phase, if p.ready { ", ready" } else { "" }))),
+        Cell::from(pod.map_or("-".to_string(), |p| p.restarts.to_string())),
+        Cell::from(Span::styled(charon, charon_style)),
+        Cell::from(peers),
+        Cell::from(validators),
+        Cell::from(duties),
+        Cell::from(vc),
+    ])
+}
+
+/// The count of healthy nodes, our pod's containers, problems and the demo's state.
+fn health_summary<'a>(app: &'a App, healthy: usize, theme: &Theme) -> Vec<Line<'a>> {
     let mut lines = vec![Line::styled(
         format!("{healthy} of {} node(s) healthy", app.nodes.len()),
         if healthy == app.nodes.len() { theme.good() } else { theme.warn() },
@@ -468,7 +476,7 @@ fn draw_health(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             theme.dim(),
         ));
     }
-    frame.render_widget(Paragraph::new(Text::from(lines)).wrap(Wrap { trim: false }), summary);
+    lines
 }
 
 fn demo_stage_text(stage: Stage) -> &'static str {

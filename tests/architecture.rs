@@ -130,3 +130,53 @@ fn errors_are_typed_or_carry_context_never_a_bare_string() {
     }
     assert!(bare.is_empty(), "use a thiserror type or anyhow with context:\n{}", bare.join("\n"));
 }
+
+/// Every function and method in `src/` with its line count, longest first.
+fn function_lengths(src: &Path) -> Vec<(usize, String)> {
+    struct Lengths<'a> {
+        file: &'a str,
+        found: Vec<(usize, String)>,
+    }
+    impl Lengths<'_> {
+        fn record(&mut self, name: &syn::Ident, span: proc_macro2::Span) {
+            let lines = span.end().line - span.start().line + 1;
+            self.found.push((lines, format!("{}:{} {name}", self.file, span.start().line)));
+        }
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Lengths<'_> {
+        fn visit_item_fn(&mut self, item: &'ast syn::ItemFn) {
+            self.record(&item.sig.ident, syn::spanned::Spanned::span(item));
+            syn::visit::visit_item_fn(self, item);
+        }
+        fn visit_impl_item_fn(&mut self, item: &'ast syn::ImplItemFn) {
+            self.record(&item.sig.ident, syn::spanned::Spanned::span(item));
+            syn::visit::visit_impl_item_fn(self, item);
+        }
+        fn visit_trait_item_fn(&mut self, item: &'ast syn::TraitItemFn) {
+            self.record(&item.sig.ident, syn::spanned::Spanned::span(item));
+            syn::visit::visit_trait_item_fn(self, item);
+        }
+    }
+    let mut all = Vec::new();
+    for file in rust_files(src) {
+        let source = std::fs::read_to_string(&file).unwrap();
+        let tree = syn::parse_file(&source).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let name = file.strip_prefix(src).unwrap().display().to_string();
+        let mut lengths = Lengths { file: &name, found: Vec::new() };
+        syn::visit::Visit::visit_file(&mut lengths, &tree);
+        all.extend(lengths.found);
+    }
+    all.sort_by(|a, b| b.cmp(a));
+    all
+}
+
+#[test]
+fn no_function_in_src_is_80_lines_or_longer() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let long: Vec<String> = function_lengths(&src)
+        .into_iter()
+        .filter(|(lines, _)| *lines >= 80)
+        .map(|(lines, at)| format!("{lines} lines: {at}"))
+        .collect();
+    assert!(long.is_empty(), "split these by concern:\n{}", long.join("\n"));
+}

@@ -163,9 +163,9 @@ fn read_key(secret: &Secret, namespace: &str, name: &str) -> Result<EnrRecord, E
 }
 
 /// The standard labels of an object that belongs to a release.
-pub fn release_labels(release: &str, component: &str) -> BTreeMap<String, String> {
+pub fn release_labels(app_name: &str, release: &str, component: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
-        ("app.kubernetes.io/name".to_string(), "dv-pod".to_string()),
+        ("app.kubernetes.io/name".to_string(), app_name.to_string()),
         ("app.kubernetes.io/instance".to_string(), release.to_string()),
         ("app.kubernetes.io/component".to_string(), component.to_string()),
         ("app.kubernetes.io/managed-by".to_string(), "dv-sidecar".to_string()),

@@ -48,6 +48,9 @@ enum Command {
         /// The Helm release, for the Secret's labels.
         #[arg(long, env = "DV_RELEASE", default_value = "dv-pod")]
         release: String,
+        /// The chart's name (`nameOverride`), for the Secret's labels.
+        #[arg(long, env = "DV_APP_NAME", default_value = "dv-pod")]
+        app_name: String,
         /// Create the Secret with this key (charon-enr-private-key format)
         /// instead of a new one; an existing Secret with another key is an error.
         #[arg(long, env = "DV_SUPPLIED_KEY_FILE", requires = "create")]
@@ -266,8 +269,9 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Enr { secret_name, namespace, create, release, key_file } => {
-            ensure_enr(&secret_name, namespace, create, &release, key_file).await
+        Command::Enr { secret_name, namespace, create, release, app_name, key_file } => {
+            let labels = crate::cluster::release_labels(&app_name, &release, "enr-key");
+            ensure_enr(&secret_name, namespace, create, labels, key_file).await
         }
         Command::ImportKeys { client, from, to, binding_dir } => {
             let shares = import_keys::read_key_shares(&from)?;
@@ -302,7 +306,7 @@ async fn ensure_enr(
     secret_name: &str,
     namespace: Option<String>,
     create: bool,
-    release: &str,
+    labels: std::collections::BTreeMap<String, String>,
     key_file: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
@@ -315,7 +319,6 @@ async fn ensure_enr(
         (true, None) => crate::cluster::WhenMissing::Create,
         (false, _) => crate::cluster::WhenMissing::Fail,
     };
-    let labels = crate::cluster::release_labels(release, "enr-key");
     let record = crate::cluster::ensure_enr_secret(client, &namespace, secret_name, when_missing, labels).await?;
     println!("{record}");
     Ok(ExitCode::SUCCESS)

@@ -7,6 +7,7 @@ mod support;
 
 use std::process::{Command, Output};
 
+use dv_pod::cluster::release::ReleaseNames;
 use k8s_openapi::api::core::v1::Pod;
 use kube::{
     Api,
@@ -778,29 +779,108 @@ fn with_the_simnet_beacon_mock_the_vc_goes_through_the_gateway_and_prysm_gets_th
     assert!(vc["args"].as_array().unwrap().contains(&json!("--beacon-rest-api-provider=http://127.0.0.1:3600")));
 }
 
-/// The plugin and the wizard find a release's objects by the names the
-/// chart gives them; the longest release name Helm allows (53) is cut the
-/// same way, a dash left at the cut included.
+/// Renders `release` with `sets` on both Helm versions; each call gets the
+/// objects and the names the plugin reads from the status ConfigMap.
+fn names_as_rendered(release: &str, sets: &[&str], check: impl Fn(&str, &[Value], ReleaseNames)) {
+    let operator = format!("charon.operatorAddress={OPERATOR}");
+    let sets: Vec<&str> = std::iter::once(operator.as_str()).chain(sets.iter().copied()).collect();
+    for helm in ["helm3", "helm4"] {
+        let out = helm_template(helm, release, &sets);
+        assert!(out.status.success(), "{helm}: {}", String::from_utf8_lossy(&out.stderr));
+        let objects: Vec<Value> =
+            String::from_utf8(out.stdout).unwrap().split("\n---").filter_map(serde_yaml_doc).collect();
+        let configmap = objects
+            .iter()
+            .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["labels"]["app.kubernetes.io/component"] == "status")
+            .expect("a status ConfigMap labelled with its component");
+        assert_eq!(configmap["metadata"]["labels"]["app.kubernetes.io/instance"], release, "{helm}");
+        let configmap: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(configmap.clone()).unwrap();
+        check(helm, &objects, ReleaseNames::from_status_configmap("dv", release, &configmap));
+    }
+}
+
+/// Every name fits Kubernetes, and the StatefulSet leaves room for the
+/// 11 characters of its controller-revision-hash label.
+fn assert_names_fit(helm: &str, objects: &[Value]) {
+    for object in objects {
+        let name = object["metadata"]["name"].as_str().unwrap();
+        assert!(name.len() <= 63, "{helm}: {} {name} is longer than a Kubernetes name may be", object["kind"]);
+    }
+    let statefulset = objects.iter().find(|o| o["kind"] == "StatefulSet").unwrap();
+    assert!(
+        statefulset["metadata"]["name"].as_str().unwrap().len() <= 52,
+        "{helm}: {}",
+        statefulset["metadata"]["name"]
+    );
+}
+
+/// The names recorded on the status ConfigMap are the objects the chart
+/// renders: the StatefulSet's pod and the Secret the ENR Job writes.
+fn assert_names_are_the_objects(helm: &str, objects: &[Value], names: &ReleaseNames) {
+    let statefulset = objects.iter().find(|o| o["kind"] == "StatefulSet").unwrap();
+    assert_eq!(format!("{}-0", statefulset["metadata"]["name"].as_str().unwrap()), names.pod(), "{helm}");
+    let job = objects.iter().find(|o| o["kind"] == "Job").unwrap();
+    let args = &containers(&job["spec"]["template"]["spec"])[0]["args"];
+    assert!(
+        args.as_array().unwrap().contains(&json!(format!("--secret-name={}", names.enr_secret))),
+        "{helm}: the ENR Job writes another Secret than {}: {args}",
+        names.enr_secret
+    );
+}
+
+/// Without overrides the plugin's default names (used before the release
+/// exists) are the chart's, even for the longest release name Helm allows
+/// (53), cut the same way with a dash left at the cut.
 #[test]
-fn the_rust_release_names_are_the_charts_even_for_the_longest_release_name() {
+fn the_rust_default_names_are_the_charts_even_for_the_longest_release_name() {
     let release = format!("{}-{}", "a".repeat(44), "b".repeat(8));
     assert_eq!(release.len(), 53);
-    let names = dv_pod::cluster::release::ReleaseNames::new("dv", &release, None);
-    for helm in ["helm3", "helm4"] {
-        let out = helm_template(helm, &release, &[&format!("charon.operatorAddress={OPERATOR}")]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let text = String::from_utf8(out.stdout).unwrap();
-        let objects: Vec<Value> = text.split("\n---").filter_map(serde_yaml_doc).collect();
-        find(&objects, "ConfigMap", &names.status_configmap());
-        // The ENR Job creates the Secret at run time; the chart names it for the job and the pod.
-        assert!(text.contains(&names.enr_secret), "{helm}: {} is not named in the chart", names.enr_secret);
-        let statefulset = objects.iter().find(|o| o["kind"] == "StatefulSet").unwrap();
-        assert_eq!(format!("{}-0", statefulset["metadata"]["name"].as_str().unwrap()), names.pod(), "{helm}");
-        for object in &objects {
-            let name = object["metadata"]["name"].as_str().unwrap();
-            assert!(name.len() <= 63, "{helm}: {} {name} is longer than a Kubernetes name may be", object["kind"]);
+    names_as_rendered(&release, &[], |helm, objects, names| {
+        assert_eq!(names, ReleaseNames::defaults("dv", &release), "{helm}");
+        assert_names_are_the_objects(helm, objects, &names);
+        assert_names_fit(helm, objects);
+    });
+}
+
+/// A 60-character fullnameOverride names every object, cut to fit, and the
+/// plugin follows it through the status ConfigMap's annotations.
+#[test]
+fn a_60_character_fullname_override_names_every_object_and_the_plugin_follows_it() {
+    let fullname = format!("{}-node", "x".repeat(55));
+    assert_eq!(fullname.len(), 60);
+    names_as_rendered("my-dv", &[&format!("fullnameOverride={fullname}")], |helm, objects, names| {
+        assert_eq!(names.pod(), format!("{}-0", "x".repeat(45)), "{helm}: cut at 45 characters");
+        assert_eq!(names.status_configmap(), format!("{}-status", "x".repeat(45)), "{helm}");
+        assert_ne!(names, ReleaseNames::defaults("dv", "my-dv"));
+        assert_names_are_the_objects(helm, objects, &names);
+        assert_names_fit(helm, objects);
+        assert!(objects.iter().all(|o| !o["metadata"]["name"].as_str().unwrap().starts_with("my-dv")), "{helm}");
+    });
+}
+
+/// nameOverride replaces the chart's name in every label and selector and
+/// is added to the object names, once.
+#[test]
+fn a_name_override_relabels_every_object_and_suffixes_the_names_once() {
+    names_as_rendered("my-dv", &["nameOverride=validator"], |helm, objects, names| {
+        assert_eq!(names.pod(), "my-dv-validator-0", "{helm}");
+        assert_names_are_the_objects(helm, objects, &names);
+        for object in objects {
+            assert_eq!(
+                object["metadata"]["labels"]["app.kubernetes.io/name"], "validator",
+                "{helm}: {}",
+                object["kind"]
+            );
         }
-    }
+        let statefulset = objects.iter().find(|o| o["kind"] == "StatefulSet").unwrap();
+        assert_eq!(statefulset["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"], "validator");
+        let job = objects.iter().find(|o| o["kind"] == "Job").unwrap();
+        let args = &containers(&job["spec"]["template"]["spec"])[0]["args"];
+        assert!(args.as_array().unwrap().contains(&json!("--app-name=validator")), "{helm}: the ENR Secret's label");
+    });
+    names_as_rendered("validator-1", &["nameOverride=validator"], |helm, _, names| {
+        assert_eq!(names.pod(), "validator-1-0", "{helm}: a release that holds the name is not suffixed again");
+    });
 }
 
 /// `helm show values` lists every validator client's pinned image, and the
@@ -929,4 +1009,35 @@ fn a_registry_mirror_pull_secrets_and_digests_reach_every_image_and_pod() {
         }
     }
     assert_refused(&[&format!("charon.operatorAddress={OPERATOR}"), "charon.image.digest=latest"], &["digest"]);
+}
+
+/// The dv-sidecar image is declared once, at `sidecar.image`, and runs every
+/// container of the chart that is not Charon or the validator client; the
+/// old place of the value is refused with where it went.
+#[test]
+fn the_sidecar_image_is_one_value_for_every_sidecar_container_and_its_old_place_is_refused() {
+    let digest = format!("sha256:{}", "b".repeat(64));
+    let objects = render(
+        "helm4",
+        &[
+            &format!("charon.operatorAddress={OPERATOR}"),
+            "sidecar.image.repository=registry.local/dv-sidecar",
+            &format!("sidecar.image.digest={digest}"),
+        ],
+    );
+    let mut sidecar_containers = 0;
+    for object in objects.iter().filter(|o| matches!(o["kind"].as_str(), Some("StatefulSet" | "Job" | "Pod"))) {
+        let spec = if object["kind"] == "Pod" { &object["spec"] } else { &object["spec"]["template"]["spec"] };
+        for container in
+            containers(spec).into_iter().filter(|c| c["name"] != "charon" && c["name"] != "validator-client")
+        {
+            assert_eq!(container["image"], format!("registry.local/dv-sidecar@{digest}"), "{}", container["name"]);
+            sidecar_containers += 1;
+        }
+    }
+    assert!(sidecar_containers >= 4, "enr, dkg, import-keys and the helm test at least: {sidecar_containers}");
+    assert_refused(
+        &[&format!("charon.operatorAddress={OPERATOR}"), "charon.dkgSidecar.image.tag=0.2.0"],
+        &["charon.dkgSidecar.image has moved to sidecar.image"],
+    );
 }

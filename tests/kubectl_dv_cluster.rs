@@ -108,6 +108,41 @@ async fn install_enr_and_status_follow_a_release_from_helm_to_the_sidecars_statu
     println!("figure: kubectl dv status --json takes {:?} on the bed (mean of {runs})", started.elapsed() / runs);
 }
 
+/// The plugin finds a release's objects from its status ConfigMap, so a
+/// `fullnameOverride` that renames every object is followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_follows_a_release_whose_objects_are_renamed_by_fullname_override() {
+    bed().create_restricted_namespace("plugin-names").await;
+    let install = plugin(&[
+        "install",
+        "-n",
+        "plugin-names",
+        "--release",
+        "renamed",
+        "--operator-address",
+        OPERATOR,
+        "--network",
+        "hoodi",
+        "--",
+        "--no-hooks",
+        "--set",
+        "fullnameOverride=operator-a-node",
+    ]);
+    assert!(install.status.success(), "{}", String::from_utf8_lossy(&install.stderr));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let view = stdout_json(&plugin(&["status", "--json", "-n", "plugin-names", "--release", "renamed"]));
+        let problems = view["problems"].to_string();
+        assert!(!problems.contains("renamed-"), "the plugin looked for the release's default names: {problems}");
+        assert!(problems.contains("Secret operator-a-node-enr-key not found"), "{problems}");
+        if view["pod"]["name"] == "operator-a-node-0" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the renamed pod was never found: {view}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 #[tokio::test]
 async fn kubectl_finds_the_plugin_on_path_and_runs_it_as_kubectl_dv() {
     let plugin_dir = Path::new(env!("CARGO_BIN_EXE_kubectl-dv")).parent().unwrap();

@@ -1,6 +1,21 @@
-{{/* Names: every object of a release is named after the release. */}}
+{{/* The chart's name in labels: nameOverride or dv-pod. */}}
+{{- define "dv-pod.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Names: every object is named after the release (one release is one
+node), or fullnameOverride, or <release>-<nameOverride>. Cut to 45
+characters: the longest suffix (-enr-key-supplied) and the StatefulSet's
+controller-revision-hash label (name, dash, 10 characters) then stay within
+Kubernetes' 63. */}}
 {{- define "dv-pod.fullname" -}}
-{{- .Release.Name | trunc 45 | trimSuffix "-" -}}
+{{- $name := .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- $name = .Values.fullnameOverride -}}
+{{- else if and .Values.nameOverride (not (contains .Values.nameOverride .Release.Name)) -}}
+{{- $name = printf "%s-%s" .Release.Name .Values.nameOverride -}}
+{{- end -}}
+{{- $name | trunc 45 | trimSuffix "-" -}}
 {{- end -}}
 
 {{- define "dv-pod.enrSecretName" -}}
@@ -13,7 +28,7 @@
 
 {{/* Standard labels; the selector labels never change across upgrades. */}}
 {{- define "dv-pod.selectorLabels" -}}
-app.kubernetes.io/name: dv-pod
+app.kubernetes.io/name: {{ include "dv-pod.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 

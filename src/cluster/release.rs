@@ -17,38 +17,74 @@ pub const SCHEMA: &str = "dv-pod.release-status/v1";
 /// Charon's monitoring port in the chart's pod.
 const CHARON_MONITORING_PORT: u16 = 3620;
 
-/// Names of a release's objects, as the chart's `_helpers.tpl` makes them.
-#[derive(Debug, Clone)]
+/// The annotations of the status ConfigMap that name the release's pod and
+/// its ENR Secret (`chart/templates/status-configmap.yaml`).
+pub const POD_ANNOTATION: &str = "dv-pod.obol.org/pod";
+pub const ENR_SECRET_ANNOTATION: &str = "dv-pod.obol.org/enr-secret";
+
+/// Names of a release's objects. The chart makes them (`_helpers.tpl`, with
+/// `nameOverride` and `fullnameOverride`) and records them on the status
+/// ConfigMap, which is found by its labels: nothing here repeats the
+/// chart's naming but the defaults, used until that ConfigMap exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseNames {
     pub namespace: String,
     pub release: String,
+    status_configmap: String,
+    /// The StatefulSet's only pod.
+    pod: String,
     pub enr_secret: String,
 }
 
 impl ReleaseNames {
-    pub fn new(namespace: &str, release: &str, existing_enr_secret: Option<&str>) -> Self {
+    /// The names the chart gives a release with no name override.
+    pub fn defaults(namespace: &str, release: &str) -> Self {
+        let fullname = release.chars().take(45).collect::<String>().trim_end_matches('-').to_string();
         ReleaseNames {
             namespace: namespace.into(),
             release: release.into(),
-            enr_secret: existing_enr_secret
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("{}-enr-key", fullname(release))),
+            status_configmap: format!("{fullname}-status"),
+            pod: format!("{fullname}-0"),
+            enr_secret: format!("{fullname}-enr-key"),
         }
     }
 
-    pub fn status_configmap(&self) -> String {
-        format!("{}-status", fullname(&self.release))
+    /// The names a release's status ConfigMap records.
+    pub fn from_status_configmap(namespace: &str, release: &str, configmap: &ConfigMap) -> Self {
+        let defaults = Self::defaults(namespace, release);
+        let annotation = |key: &str| configmap.metadata.annotations.as_ref().and_then(|a| a.get(key)).cloned();
+        ReleaseNames {
+            status_configmap: configmap.metadata.name.clone().unwrap_or(defaults.status_configmap),
+            pod: annotation(POD_ANNOTATION).unwrap_or(defaults.pod),
+            enr_secret: annotation(ENR_SECRET_ANNOTATION).unwrap_or(defaults.enr_secret),
+            ..defaults
+        }
+    }
+
+    /// The names of `release` in `namespace`, from its status ConfigMap
+    /// (labelled `app.kubernetes.io/instance=<release>`,
+    /// `app.kubernetes.io/component=status`); the defaults while there is
+    /// none, or when it cannot be listed (reading it then says why).
+    pub async fn find(client: &Client, namespace: &str, release: &str) -> Self {
+        let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+        let selector = format!("app.kubernetes.io/instance={release},app.kubernetes.io/component=status");
+        match configmaps.list(&kube::api::ListParams::default().labels(&selector)).await {
+            Ok(list) => match list.items.first() {
+                Some(configmap) => Self::from_status_configmap(namespace, release, configmap),
+                None => Self::defaults(namespace, release),
+            },
+            Err(_) => Self::defaults(namespace, release),
+        }
+    }
+
+    pub fn status_configmap(&self) -> &str {
+        &self.status_configmap
     }
 
     /// The StatefulSet's only pod.
-    pub fn pod(&self) -> String {
-        format!("{}-0", fullname(&self.release))
+    pub fn pod(&self) -> &str {
+        &self.pod
     }
-}
-
-/// The chart's `dv-pod.fullname`: the release name cut to 45 characters.
-fn fullname(release: &str) -> String {
-    release.chars().take(45).collect::<String>().trim_end_matches('-').to_string()
 }
 
 /// `kubectl dv status --json` (schema `dv-pod.release-status/v1`).
@@ -80,7 +116,7 @@ pub async fn observe(client: &Client, names: &ReleaseNames) -> ReleaseView {
         problems: Vec::new(),
     };
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &names.namespace);
-    match configmaps.get_opt(&names.status_configmap()).await {
+    match configmaps.get_opt(names.status_configmap()).await {
         Ok(Some(configmap)) => match super::published_status(&configmap) {
             Ok(status) => view.status = status,
             Err(e) => view.problems.push(format!("ConfigMap {} holds no valid status: {e}", names.status_configmap())),
@@ -96,7 +132,7 @@ pub async fn observe(client: &Client, names: &ReleaseNames) -> ReleaseView {
     };
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), &names.namespace);
-    match pods.get_opt(&names.pod()).await {
+    match pods.get_opt(names.pod()).await {
         Ok(Some(pod)) => {
             let health = pod_health(&pod);
             let charon_running = health.containers.iter().any(|c| c.name == "charon" && c.state == RunState::Running);

@@ -286,7 +286,8 @@ where
     Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
     let (client, namespace) = connect(target).await?;
-    work(client, ReleaseNames::new(&namespace, &target.release, None)).await
+    let names = ReleaseNames::find(&client, &namespace, &target.release).await;
+    work(client, names).await
 }
 
 async fn connect(target: &ReleaseTarget) -> anyhow::Result<(kube::Client, String)> {
@@ -390,7 +391,7 @@ async fn logs(target: &ReleaseTarget, container: &str, follow: bool, tail: Optio
     let container = container.to_string();
     let outcome = with_cluster(target, |client, names| async move {
         let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client, &names.namespace);
-        let pod = pods.get(&names.pod()).await.map_err(|e| anyhow::anyhow!("pod {}: {e}", names.pod()))?;
+        let pod = pods.get(names.pod()).await.map_err(|e| anyhow::anyhow!("pod {}: {e}", names.pod()))?;
         let health = release::pod_health(&pod);
         let Some(state) = health.containers.iter().find(|c| c.name == container) else {
             let known: Vec<&str> = health.containers.iter().map(|c| c.name.as_str()).collect();
@@ -417,7 +418,7 @@ async fn logs(target: &ReleaseTarget, container: &str, follow: bool, tail: Optio
             ..Default::default()
         };
         let stream =
-            pods.log_stream(&names.pod(), &params).await.map_err(|e| anyhow::anyhow!("pod {}: {e}", names.pod()))?;
+            pods.log_stream(names.pod(), &params).await.map_err(|e| anyhow::anyhow!("pod {}: {e}", names.pod()))?;
         let mut lines = stream.lines();
         while let Some(line) = lines.try_next().await.map_err(anyhow::Error::from)? {
             println!("{line}");
@@ -561,7 +562,7 @@ async fn published_lock(client: &kube::Client, names: &ReleaseNames) -> anyhow::
         kube::Api::namespaced(client.clone(), &names.namespace);
     let name = names.status_configmap();
     let configmap = configmaps
-        .get_opt(&name)
+        .get_opt(name)
         .await
         .map_err(|e| anyhow::anyhow!("reading ConfigMap {name} in {}: {e}", names.namespace))?
         .ok_or_else(|| {

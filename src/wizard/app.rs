@@ -98,7 +98,11 @@ pub enum Update {
     Preflight(Vec<Check>),
     InstallOutput(String),
     InstallEnded(InstallOutcome),
-    Release(Box<ReleaseView>),
+    /// What the release looks like, and the name of its pod.
+    Release {
+        view: Box<ReleaseView>,
+        pod: String,
+    },
     Demo(Box<DemoView>),
 }
 
@@ -277,15 +281,16 @@ impl App {
                 }
                 self.install.outcome = Some(outcome);
             }
-            Update::Release(view) => {
+            Update::Release { view, pod } => {
                 self.enr = view.enr.clone().or(self.enr.take());
                 self.status = view.status.clone();
                 self.problems = view.problems.clone();
-                let name = view.pod.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| {
-                    crate::cluster::release::ReleaseNames::new(&view.namespace, &view.release, None).pod()
-                });
-                self.nodes =
-                    vec![NodeHealth { name, pod: view.pod.clone(), charon: view.charon.clone(), charon_error: None }];
+                self.nodes = vec![NodeHealth {
+                    name: pod,
+                    pod: view.pod.clone(),
+                    charon: view.charon.clone(),
+                    charon_error: None,
+                }];
                 self.follow_formation(view.charon.is_some());
             }
             Update::Demo(view) => {

@@ -150,12 +150,13 @@ async fn run_cluster(target: ReleaseTarget, args: WizardArgs) -> anyhow::Result<
         let _ = check_tx.send(Update::Preflight(checks));
     });
     if let Some(client) = client.clone() {
-        let names = ReleaseNames::new(&namespace, &target.release, None);
-        let watch_tx = updates_tx.clone();
+        let (watch_tx, watch_ns, watch_release) = (updates_tx.clone(), namespace.clone(), target.release.clone());
         tokio::spawn(async move {
             loop {
+                // Found again each time: the wizard may install the release meanwhile.
+                let names = ReleaseNames::find(&client, &watch_ns, &watch_release).await;
                 let view = release::observe(&client, &names).await;
-                if watch_tx.send(Update::Release(Box::new(view))).is_err() {
+                if watch_tx.send(Update::Release { view: Box::new(view), pod: names.pod().to_string() }).is_err() {
                     break;
                 }
                 tokio::time::sleep(Duration::from_secs(2)).await;

@@ -30,6 +30,16 @@ fn plugin(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `kubectl dv install` of a hoodi release without Helm hooks (the ENR Job
+/// runs from the test), with `helm_args` passed on to Helm.
+fn install(namespace: &str, release: &str, helm_args: &[&str]) {
+    let mut args = vec!["install", "-n", namespace, "--release", release, "--operator-address", OPERATOR];
+    args.extend(["--network", "hoodi", "--", "--no-hooks"]);
+    args.extend(helm_args);
+    let out = plugin(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 fn stdout_json(out: &Output) -> Value {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout)
@@ -39,20 +49,7 @@ fn stdout_json(out: &Output) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_enr_and_status_follow_a_release_from_helm_to_the_sidecars_status() {
     bed().create_restricted_namespace("plugin").await;
-    let install = plugin(&[
-        "install",
-        "-n",
-        "plugin",
-        "--release",
-        "my-dv",
-        "--operator-address",
-        OPERATOR,
-        "--network",
-        "hoodi",
-        "--",
-        "--no-hooks",
-    ]);
-    assert!(install.status.success(), "{}", String::from_utf8_lossy(&install.stderr));
+    install("plugin", "my-dv", &[]);
 
     let before = stdout_json(&plugin(&["status", "--json", "-n", "plugin", "--release", "my-dv"]));
     assert_matches("release-status.v1", &before);
@@ -113,22 +110,7 @@ async fn install_enr_and_status_follow_a_release_from_helm_to_the_sidecars_statu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_follows_a_release_whose_objects_are_renamed_by_fullname_override() {
     bed().create_restricted_namespace("plugin-names").await;
-    let install = plugin(&[
-        "install",
-        "-n",
-        "plugin-names",
-        "--release",
-        "renamed",
-        "--operator-address",
-        OPERATOR,
-        "--network",
-        "hoodi",
-        "--",
-        "--no-hooks",
-        "--set",
-        "fullnameOverride=operator-a-node",
-    ]);
-    assert!(install.status.success(), "{}", String::from_utf8_lossy(&install.stderr));
+    install("plugin-names", "renamed", &["--set", "fullnameOverride=operator-a-node"]);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let view = stdout_json(&plugin(&["status", "--json", "-n", "plugin-names", "--release", "renamed"]));

@@ -1,12 +1,10 @@
-//! The one exit-code policy of every binary, and the `--json` convention:
+//! The one exit-code policy of every binary:
 //! 0 success, 1 the input was read but is invalid or the result failed (a
 //! bad definition or lock, helm failed, the demo failed), 2 usage or
 //! environment (bad flags, I/O, no cluster). Each binary decides its code
 //! in one place, from these.
 
 use std::process::ExitCode;
-
-use serde::Serialize;
 
 /// Exit code for success.
 pub const OK: u8 = 0;
@@ -21,13 +19,5 @@ pub fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(USAGE)
 }
 
-/// Prints a `--json` document on stdout, one line.
-pub fn print_json<T: Serialize>(document: &T) -> ExitCode {
-    match serde_json::to_string(document) {
-        Ok(text) => {
-            println!("{text}");
-            ExitCode::from(OK)
-        }
-        Err(e) => fail(format!("cannot encode the JSON output: {e}")),
-    }
-}
+/// Exit code after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+pub const INTERRUPTED: u8 = 130;

@@ -4,7 +4,10 @@
 //! and never updated or deleted by any code path (the chart's ENR Job needs
 //! only `create` on Secrets and `get` on this one name).
 
+pub mod connection;
 pub mod release;
+
+pub use connection::{ConnectError, Connection, KubeFlags, connect};
 
 use std::collections::BTreeMap;
 
@@ -15,26 +18,6 @@ use kube::{
 };
 
 use crate::enr::{EnrPrivateKey, EnrRecord};
-
-/// A client for one kubeconfig context.
-pub struct Connection {
-    pub client: Client,
-    /// The context's name.
-    pub context: String,
-    /// The context's default namespace.
-    pub namespace: String,
-}
-
-/// Connects with the kubeconfig (`$KUBECONFIG` or `~/.kube/config`) through
-/// `context`, or its current context when `None`.
-pub async fn connect(context: Option<&str>) -> anyhow::Result<Connection> {
-    let kubeconfig = kube::config::Kubeconfig::read()?;
-    let name = context.map(str::to_string).or(kubeconfig.current_context.clone()).unwrap_or_default();
-    let options = kube::config::KubeConfigOptions { context: context.map(str::to_string), ..Default::default() };
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?;
-    let namespace = config.default_namespace.clone();
-    Ok(Connection { client: Client::try_from(config)?, context: name, namespace })
-}
 
 /// Data key holding the private key, in Charon's file format.
 pub const SECRET_KEY_FIELD: &str = "charon-enr-private-key";

@@ -77,6 +77,31 @@ impl ReleaseNames {
         }
     }
 
+    /// Every dv-pod release whose status ConfigMap the client may list, in
+    /// `namespace` or, with `None`, in every namespace; sorted by namespace
+    /// and release.
+    pub async fn list(client: &Client, namespace: Option<&str>) -> Result<Vec<Self>, kube::Error> {
+        let configmaps: Api<ConfigMap> = match namespace {
+            Some(namespace) => Api::namespaced(client.clone(), namespace),
+            None => Api::all(client.clone()),
+        };
+        let params = kube::api::ListParams::default().labels("app.kubernetes.io/component=status");
+        let mut found: Vec<Self> = configmaps
+            .list(&params)
+            .await?
+            .items
+            .iter()
+            .filter(|configmap| configmap.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(POD_ANNOTATION)))
+            .filter_map(|configmap| {
+                let namespace = configmap.metadata.namespace.as_deref()?;
+                let release = configmap.metadata.labels.as_ref()?.get("app.kubernetes.io/instance")?;
+                Some(Self::from_status_configmap(namespace, release, configmap))
+            })
+            .collect();
+        found.sort_by(|a, b| (&a.namespace, &a.release).cmp(&(&b.namespace, &b.release)));
+        Ok(found)
+    }
+
     pub fn status_configmap(&self) -> &str {
         &self.status_configmap
     }
@@ -98,6 +123,8 @@ pub struct ReleaseView {
     pub status: Option<Status>,
     pub pod: Option<PodHealth>,
     pub charon: Option<CharonHealth>,
+    /// When the release's status ConfigMap was created (RFC 3339).
+    pub installed_at: Option<String>,
     /// Why a part could not be read (missing permission, not found, ...).
     pub problems: Vec<String>,
 }
@@ -113,14 +140,20 @@ pub async fn observe(client: &Client, names: &ReleaseNames) -> ReleaseView {
         status: None,
         pod: None,
         charon: None,
+        installed_at: None,
         problems: Vec::new(),
     };
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &names.namespace);
     match configmaps.get_opt(names.status_configmap()).await {
-        Ok(Some(configmap)) => match super::published_status(&configmap) {
-            Ok(status) => view.status = status,
-            Err(e) => view.problems.push(format!("ConfigMap {} holds no valid status: {e}", names.status_configmap())),
-        },
+        Ok(Some(configmap)) => {
+            view.installed_at = configmap.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string());
+            match super::published_status(&configmap) {
+                Ok(status) => view.status = status,
+                Err(e) => {
+                    view.problems.push(format!("ConfigMap {} holds no valid status: {e}", names.status_configmap()))
+                }
+            }
+        }
         Ok(None) => {
             view.problems.push(format!("ConfigMap {} not found: is the release installed?", names.status_configmap()))
         }
@@ -223,5 +256,71 @@ fn describe_state(state: Option<&k8s_openapi::api::core::v1::ContainerState>) ->
             RunState::Terminated { reason: reason(&done.reason), exit_code: done.exit_code }
         }
         _ => RunState::NotStarted,
+    }
+}
+
+/// One line of the fleet view (`kubectl dv status -A`, the wizard's
+/// Releases screen), under [`FLEET_HEADER`].
+pub fn fleet_row(view: &ReleaseView, now: std::time::SystemTime) -> [String; 8] {
+    let status = view.status.as_ref();
+    let phase = status.map_or("not started".to_string(), |s| s.phase.label().to_string());
+    let signatures = status
+        .and_then(|s| s.invite.as_ref())
+        .map_or("-".to_string(), |invite| format!("{}/{}", invite.signed, invite.total));
+    let charon = view.charon.as_ref();
+    let peers = charon.map_or("-".to_string(), |c| format!("{}/{}", c.peers_connected, c.peers_total));
+    let ready = match (charon, &view.pod) {
+        (Some(c), _) => c.readiness.describe().to_string(),
+        (None, Some(_)) => "starting".to_string(),
+        (None, None) => "-".to_string(),
+    };
+    let duties = charon.map_or("-".to_string(), crate::health::duty_summary);
+    let age = view.installed_at.as_deref().map_or("-".to_string(), |at| age(at, now));
+    [view.namespace.clone(), view.release.clone(), phase, signatures, peers, ready, duties, age]
+}
+
+pub const FLEET_HEADER: [&str; 8] = ["NAMESPACE", "RELEASE", "PHASE", "SIGNED", "PEERS", "CHARON", "VC DUTIES", "AGE"];
+
+/// kubectl's AGE column: the largest unit or two ("5m", "3h12m", "4d").
+fn age(at: &str, now: std::time::SystemTime) -> String {
+    let Ok(at) = humantime::parse_rfc3339_weak(at) else { return "-".into() };
+    let seconds = now.duration_since(at).map_or(0, |d| d.as_secs());
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m", seconds / 60),
+        3600..86400 => format!("{}h{}m", seconds / 3600, seconds % 3600 / 60),
+        _ => format!("{}d", seconds / 86400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_age_column_reads_like_kubectls() {
+        let now = humantime::parse_rfc3339("2026-12-02T12:00:00Z").unwrap();
+        assert_eq!(age("2026-12-02T11:59:30Z", now), "30s");
+        assert_eq!(age("2026-12-02T11:55:00Z", now), "5m");
+        assert_eq!(age("2026-12-02T08:48:00Z", now), "3h12m");
+        assert_eq!(age("2026-11-28T12:00:00Z", now), "4d");
+    }
+
+    #[test]
+    fn a_release_without_status_or_pod_reads_as_not_started_not_unreachable() {
+        let view = ReleaseView {
+            schema: SCHEMA,
+            namespace: "ns".into(),
+            release: "r".into(),
+            enr: None,
+            status: None,
+            pod: None,
+            charon: None,
+            installed_at: None,
+            problems: vec![],
+        };
+        let row = fleet_row(&view, std::time::SystemTime::now());
+        assert_eq!(row[2], "not started");
+        assert_eq!(row[5], "-");
     }
 }

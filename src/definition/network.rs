@@ -28,6 +28,18 @@ impl Network {
         Network::Holesky,
     ];
 
+    /// The networks a new distributed validator can be formed on: every
+    /// network but the retired testnets (Goerli shut down in 2024, Holesky
+    /// in 2025), which stay in [`Network::ALL`] so old definitions and locks
+    /// still verify.
+    pub const OFFERED: [Network; 5] =
+        [Network::Mainnet, Network::Gnosis, Network::Chiado, Network::Sepolia, Network::Hoodi];
+
+    /// Whether the network is a retired testnet (see [`Network::OFFERED`]).
+    pub fn is_retired(self) -> bool {
+        !Network::OFFERED.contains(&self)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Network::Mainnet => "mainnet",

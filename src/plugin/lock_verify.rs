@@ -2,15 +2,48 @@
 //! the deposit checks, and the summary a person reads before sending ETH.
 //! The verdict is the sidecar's own ([`crate::definition::lock::verify`]).
 
+use std::process::ExitCode;
+
+use clap::Args;
 use serde::Serialize;
 
-use crate::definition::{
-    Network,
-    lock::{self, DepositSummary, Lock, LockReport},
-    verify::{Check, Status},
+use super::{
+    ReleaseArgs,
+    output::{OutputArgs, print_then},
+};
+use crate::{
+    cluster::release::ReleaseNames,
+    definition::{
+        Network,
+        lock::{self, DepositSummary, Lock, LockReport},
+        verify::{Check, Status},
+    },
 };
 
-/// The `--json` output (schema `dv-pod.lock-verify/v1`, `assets/schemas/`).
+/// Verify a cluster lock as Charon loads it, check every deposit, and print
+/// what to check before depositing. Without a file or URL, reads the lock
+/// the release's pod uses. Exit 0 valid, 1 invalid, 2 usage, I/O or cluster
+/// error.
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  kubectl dv lock verify -n dv\n  kubectl dv lock verify cluster-lock.json --network \
+                        hoodi\n  kubectl dv lock verify https://api.obol.tech/v1/lock/0x... -o json"
+)]
+pub struct LockVerifyArgs {
+    /// A cluster-lock.json file, or an http(s) URL such as
+    /// https://api.obol.tech/v1/lock/0x... (default: the release's lock).
+    #[arg(value_hint = clap::ValueHint::FilePath)]
+    source: Option<String>,
+    /// The network you mean to deposit on: a lock for another one fails.
+    #[arg(long, value_parser = Network::ALL.map(Network::name))]
+    network: Option<String>,
+    #[command(flatten)]
+    target: ReleaseArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// `-o json|yaml` (schema `dv-pod.lock-verify/v1`, `assets/schemas/`).
 #[derive(Serialize)]
 pub struct LockVerifyDocument {
     pub schema: &'static str,
@@ -148,4 +181,57 @@ pub fn print_text(out: &LockVerifyDocument) {
             (false, false) => "INVALID",
         }
     );
+}
+
+pub async fn run(args: LockVerifyArgs) -> ExitCode {
+    let network = args.network.as_deref().and_then(Network::from_name);
+    let read = match &args.source {
+        Some(source) => super::definition_verify::read_source(source).await.map(|document| (source.clone(), document)),
+        None => {
+            super::with_release(&args.target, |client, names| async move { published_lock(&client, &names).await })
+                .await
+        }
+    };
+    let (source, document) = match read {
+        Ok(read) => read,
+        Err(message) => return crate::exit::fail(format!("{message:#}")),
+    };
+    let out = verify_document(source, document, network);
+    let code = if out.valid { crate::exit::OK } else { crate::exit::INVALID };
+    match args.output.format() {
+        Some(format) => print_then(&out, format, code),
+        None => {
+            print_text(&out);
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// The lock the release's sidecar verified and published for its Charon.
+async fn published_lock(client: &kube::Client, names: &ReleaseNames) -> anyhow::Result<(String, serde_json::Value)> {
+    let configmaps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client.clone(), &names.namespace);
+    let name = names.status_configmap();
+    let configmap = configmaps
+        .get_opt(name)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading ConfigMap {name} in {}: {e}", names.namespace))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "ConfigMap {name} not found in {}: is release {} installed?",
+                names.namespace,
+                names.release
+            )
+        })?;
+    let text = crate::cluster::published_lock(&configmap).ok_or_else(|| {
+        anyhow::anyhow!(
+            "release {} has no cluster lock yet (ConfigMap {name} has no {}): it is published once formation is \
+             done; `kubectl dv status` shows where it stands",
+            names.release,
+            crate::cluster::LOCK_KEY
+        )
+    })?;
+    let document = serde_json::from_str(text)
+        .map_err(|e| anyhow::anyhow!("ConfigMap {name}: the published lock is not JSON: {e}"))?;
+    Ok((format!("release {}/{}", names.namespace, names.release), document))
 }

@@ -66,6 +66,35 @@ impl Phase {
             Phase::LockRefused => "lock_refused",
         }
     }
+
+    /// The phase in words, for people: the one wording the wizard, the
+    /// plugin's text output and the demo's text lines share.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Phase::KeyReady => "ENR key ready",
+            Phase::WaitingForInvite => "Waiting for an invite",
+            Phase::AwaitingOurSignature => "Invite found: waiting for your signature",
+            Phase::WaitingForSignatures => "Waiting for the other operators to sign",
+            Phase::DkgRunning => "Distributed key generation running",
+            Phase::DkgFailed => "Key generation failed: retrying",
+            Phase::Done => "Formed: cluster lock and key shares in place",
+            Phase::LockRefused => "Cluster lock refused: Charon does not start",
+        }
+    }
+
+    /// [`Phase::describe`] in a few words, for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::KeyReady => "key ready",
+            Phase::WaitingForInvite => "waiting for invite",
+            Phase::AwaitingOurSignature => "needs your signature",
+            Phase::WaitingForSignatures => "waiting for signatures",
+            Phase::DkgRunning => "key generation",
+            Phase::DkgFailed => "key generation failed",
+            Phase::Done => "formed",
+            Phase::LockRefused => "lock refused",
+        }
+    }
 }
 
 /// Signature progress of the definition we are joining.

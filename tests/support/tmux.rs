@@ -44,7 +44,7 @@ impl Tmux {
     }
 
     pub fn type_text(&self, text: &str) {
-        self.run(&["send-keys", "-t", "dv", "-l", text]);
+        self.run(&["send-keys", "-t", "dv", "-l", "--", text]);
     }
 
     pub fn wait_for(&self, needles: &[&str], timeout: Duration) -> String {
@@ -60,18 +60,27 @@ impl Tmux {
     }
 
     /// On the wizard's Configure screen, with the operator address typed:
-    /// picks hoodi, a beacon node and the Obol API at `api`, then installs.
+    /// types hoodi, a beacon node and the Obol API at `api`, moves field to
+    /// field with Enter to the review screen, and installs from there.
     pub fn install_on_hoodi_with_api(&self, api: &str) {
-        self.keys(&["Down"]);
-        self.keys(&["Right"; 5]);
-        self.wait_for(&["hoodi"], Duration::from_secs(5));
-        self.keys(&["Down"]);
+        self.keys(&["Enter"]);
+        self.keys(&["BSpace"; 10]);
+        self.type_text("hoodi");
+        self.wait_for(&["hoodi▏"], Duration::from_secs(5));
+        self.keys(&["Enter"]);
         self.type_text("http://beacon:5052");
-        self.keys(&["Down", "Down", "Down"]);
+        self.keys(&["Enter", "Enter", "Enter"]);
         self.keys(&["BSpace"; 30]);
         self.type_text(api);
         self.wait_for(&[api], Duration::from_secs(5));
         self.keys(&["Enter"]);
+        self.wait_for(&["Review and install", "press Enter to install"], Duration::from_secs(5));
+        self.keys(&["Enter"]);
+    }
+
+    /// A tmux format of the pane, e.g. `#{alternate_on}`.
+    pub fn pane(&self, format: &str) -> String {
+        self.run(&["display-message", "-p", "-t", "dv", format]).trim().to_string()
     }
 
     /// The wizard's pid: the only child of the pane's shell.

@@ -1,5 +1,5 @@
 //! `kubectl-dv`: the kubectl plugin (`kubectl dv ...`). Logic lives in
-//! `dv_pod::plugin::kubectl_dv`.
+//! `dv_pod::plugin`.
 
 use std::process::ExitCode;
 
@@ -7,5 +7,6 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    dv_pod::plugin::kubectl_dv::run(dv_pod::plugin::kubectl_dv::Cli::parse()).await
+    dv_pod::plugin::complete_from_env();
+    dv_pod::plugin::run(dv_pod::plugin::Cli::parse()).await
 }

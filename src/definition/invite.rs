@@ -53,6 +53,13 @@ impl fmt::Display for OperatorAddress {
 }
 
 impl OperatorAddress {
+    /// Whether `text` carries an EIP-55 checksum: digits in one case carry
+    /// none, so a typo in them cannot be noticed.
+    pub fn carries_checksum(text: &str) -> bool {
+        let digits = text.strip_prefix("0x").unwrap_or(text);
+        digits.bytes().any(|b| b.is_ascii_lowercase()) && digits.bytes().any(|b| b.is_ascii_uppercase())
+    }
+
     /// Whether an address as written in a definition is this one (any case).
     pub fn matches(&self, written: &str) -> bool {
         written.strip_prefix("0x").and_then(|d| d.parse::<Address>().ok()) == Some(self.0)

@@ -6,7 +6,7 @@ use std::{path::PathBuf, time::SystemTime};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::values::Form;
+use super::values::{FieldKey, Form};
 use crate::{
     cluster::release::ReleaseView,
     health::NodeHealth,
@@ -26,6 +26,8 @@ pub enum Mode {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
+    /// Every release in the cluster, one line each (`kubectl dv status -A`).
+    Releases,
     Preflight,
     Configure,
     Install,
@@ -37,9 +39,10 @@ pub enum Screen {
 impl Screen {
     pub fn title(self) -> &'static str {
         match self {
+            Screen::Releases => "Releases",
             Screen::Preflight => "Preflight",
             Screen::Configure => "Configure",
-            Screen::Install => "Install",
+            Screen::Install => "Review",
             Screen::Enr => "ENR",
             Screen::Formation => "Formation",
             Screen::Health => "Health",
@@ -52,6 +55,8 @@ pub enum CheckState {
     Pass,
     Warn,
     Fail,
+    /// Not run, because a check it depends on failed (the detail says which).
+    Skipped,
 }
 
 /// One preflight check and, when it did not pass, what to do about it.
@@ -104,6 +109,8 @@ pub enum Update {
         pod: String,
     },
     Demo(Box<DemoView>),
+    /// Every release the cluster shows us.
+    Fleet(Vec<ReleaseView>),
 }
 
 /// What the event loop must do after a key.
@@ -112,8 +119,15 @@ pub enum Action {
     None,
     Quit,
     RunInstall,
+    RerunPreflight,
     CopyEnr,
     SaveValues,
+    SaveAndQuit,
+    /// Follow this release (namespace, release) from now on.
+    FollowRelease {
+        namespace: String,
+        release: String,
+    },
 }
 
 pub struct App {
@@ -125,13 +139,21 @@ pub struct App {
     pub now: SystemTime,
     pub color: bool,
     pub show_help: bool,
+    /// "Quit with unsaved values?" is on screen.
+    pub confirm_quit: bool,
     pub preflight: Vec<Check>,
+    /// First line of the preflight list shown (it scrolls).
+    pub preflight_scroll: u16,
     pub form: Form,
     pub install: Install,
     pub enr: Option<String>,
     pub status: Option<Status>,
     pub nodes: Vec<NodeHealth>,
     pub demo: Option<DemoFacts>,
+    /// Every release the cluster shows us, for the Releases screen.
+    pub fleet: Vec<ReleaseView>,
+    /// The line selected on the Releases screen.
+    pub fleet_selected: usize,
     /// Things that could not be read (cluster mode).
     pub problems: Vec<String>,
     /// One-line feedback, e.g. the clipboard's result.
@@ -152,13 +174,17 @@ impl App {
             now: SystemTime::now(),
             color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
             show_help: false,
+            confirm_quit: false,
             preflight: Vec::new(),
+            preflight_scroll: 0,
             form,
             install: Install::default(),
             enr: None,
             status: None,
             nodes: Vec::new(),
             demo: None,
+            fleet: Vec::new(),
+            fleet_selected: 0,
             problems: Vec::new(),
             notice: None,
             release: release.into(),
@@ -168,14 +194,60 @@ impl App {
         }
     }
 
-    /// The screens of this mode, in journey order.
-    pub fn screens(&self) -> &'static [Screen] {
+    /// The screens of this mode, in journey order; the Releases screen
+    /// leads when the cluster holds more than one release.
+    pub fn screens(&self) -> Vec<Screen> {
         match self.mode {
-            Mode::Demo => &[Screen::Enr, Screen::Formation, Screen::Health],
+            Mode::Demo => vec![Screen::Enr, Screen::Formation, Screen::Health],
             Mode::Cluster => {
-                &[Screen::Preflight, Screen::Configure, Screen::Install, Screen::Enr, Screen::Formation, Screen::Health]
+                let journey = [
+                    Screen::Preflight,
+                    Screen::Configure,
+                    Screen::Install,
+                    Screen::Enr,
+                    Screen::Formation,
+                    Screen::Health,
+                ];
+                let fleet = (self.fleet.len() > 1).then_some(Screen::Releases);
+                fleet.into_iter().chain(journey).collect()
             }
         }
+    }
+
+    /// The keys that work on the current screen, as (keys, what they do):
+    /// the help lists them all, the footer as many as fit.
+    pub fn keys(&self) -> Vec<(String, &'static str)> {
+        let editing = self.screen == Screen::Configure;
+        let mut keys: Vec<(String, &'static str)> = match self.screen {
+            Screen::Preflight if self.mode == Mode::Cluster => {
+                vec![("r".into(), "run the checks again"), ("↑ ↓ PgUp PgDn".into(), "scroll")]
+            }
+            Screen::Configure => vec![
+                ("↑ ↓ Enter".into(), "previous / next field"),
+                ("← →".into(), "choose a network or client"),
+                ("Ctrl-S".into(), "save the values file"),
+            ],
+            Screen::Install => vec![("Enter".into(), "install with these values")],
+            Screen::Enr => vec![("c".into(), "copy the ENR")],
+            Screen::Releases => vec![("↑ ↓".into(), "select a release"), ("Enter".into(), "follow it")],
+            _ => Vec::new(),
+        };
+        keys.push(((if editing { "Tab" } else { "Tab →" }).into(), "next screen"));
+        keys.push(((if editing { "Shift-Tab" } else { "Shift-Tab ←" }).into(), "previous screen"));
+        if !editing {
+            keys.push((format!("1-{}", self.screens().len()), "jump to a screen"));
+        }
+        if matches!(self.screen, Screen::Enr | Screen::Formation | Screen::Health) {
+            keys.push(("f".into(), "follow formation"));
+        }
+        let first = self.screens().first() == Some(&self.screen);
+        keys.push(("Esc".into(), if first { "quit" } else { "back one screen" }));
+        keys.push(("?".into(), "help"));
+        if !editing {
+            keys.push(("q".into(), "quit"));
+        }
+        keys.push(("Ctrl-C".into(), "quit at once"));
+        keys
     }
 
     fn go(&mut self, screen: Screen) {
@@ -199,25 +271,46 @@ impl App {
             self.show_help = false;
             return Action::None;
         }
+        if self.confirm_quit {
+            return self.on_confirm_key(key);
+        }
         self.notice = None;
         let editing = self.screen == Screen::Configure;
         match key.code {
-            KeyCode::Esc => return self.quit(),
+            KeyCode::Char('?') => self.show_help = true,
+            KeyCode::Esc => return self.back(),
             KeyCode::Tab => self.step(true),
             KeyCode::BackTab => self.step(false),
-            KeyCode::Right if !editing => self.step(true),
-            KeyCode::Left if !editing => self.step(false),
-            KeyCode::Char('q') if !editing => return self.quit(),
-            KeyCode::Char('?') if !editing => self.show_help = true,
-            KeyCode::Char('f') if !editing => self.follow = true,
-            KeyCode::Char('c') if !editing && self.screen == Screen::Enr => return Action::CopyEnr,
-            KeyCode::Char(digit @ '1'..='6') if !editing => {
+            _ if editing => return self.on_form_key(key, ctrl),
+            KeyCode::Right => self.step(true),
+            KeyCode::Left => self.step(false),
+            KeyCode::Char('q') => return self.request_quit(),
+            KeyCode::Char('f') => self.follow = true,
+            KeyCode::Char(digit @ '1'..='9') => {
                 if let Some(screen) = self.screens().get(digit as usize - '1' as usize) {
                     self.go(*screen);
                 }
             }
-            KeyCode::Enter if self.screen == Screen::Install => return self.request_install(),
-            _ if editing => return self.on_form_key(key, ctrl),
+            _ => return self.on_screen_key(key),
+        }
+        Action::None
+    }
+
+    /// Keys that belong to one screen.
+    fn on_screen_key(&mut self, key: KeyEvent) -> Action {
+        match (self.screen, key.code) {
+            (Screen::Releases, KeyCode::Up) => self.fleet_selected = self.fleet_selected.saturating_sub(1),
+            (Screen::Releases, KeyCode::Down) => {
+                self.fleet_selected = (self.fleet_selected + 1).min(self.fleet.len().saturating_sub(1))
+            }
+            (Screen::Releases, KeyCode::Enter) => return self.follow_selected_release(),
+            (Screen::Preflight, KeyCode::Char('r')) => return Action::RerunPreflight,
+            (Screen::Preflight, KeyCode::Up) => self.preflight_scroll = self.preflight_scroll.saturating_sub(1),
+            (Screen::Preflight, KeyCode::Down) => self.preflight_scroll = self.preflight_scroll.saturating_add(1),
+            (Screen::Preflight, KeyCode::PageUp) => self.preflight_scroll = self.preflight_scroll.saturating_sub(10),
+            (Screen::Preflight, KeyCode::PageDown) => self.preflight_scroll = self.preflight_scroll.saturating_add(10),
+            (Screen::Install, KeyCode::Enter | KeyCode::Char('i')) => return self.request_install(),
+            (Screen::Enr, KeyCode::Char('c')) => return Action::CopyEnr,
             _ => {}
         }
         Action::None
@@ -226,12 +319,10 @@ impl App {
     fn on_form_key(&mut self, key: KeyEvent, ctrl: bool) -> Action {
         match key.code {
             KeyCode::Char('s') if ctrl => return Action::SaveValues,
-            KeyCode::Enter => {
-                self.go(Screen::Install);
-                return self.request_install();
-            }
+            // Enter moves on; only the review screen installs.
+            KeyCode::Enter if self.form.focus + 1 == FieldKey::ALL.len() => self.go(Screen::Install),
+            KeyCode::Enter | KeyCode::Down => self.form.focus_next(),
             KeyCode::Up => self.form.focus_previous(),
-            KeyCode::Down => self.form.focus_next(),
             KeyCode::Left => self.form.cycle(false),
             KeyCode::Right => self.form.cycle(true),
             KeyCode::Backspace => self.form.backspace(),
@@ -241,30 +332,91 @@ impl App {
         Action::None
     }
 
+    /// Enter on the Releases screen: that release becomes the one shown,
+    /// and the journey follows its phase.
+    fn follow_selected_release(&mut self) -> Action {
+        let Some(view) = self.fleet.get(self.fleet_selected) else { return Action::None };
+        let (namespace, release) = (view.namespace.clone(), view.release.clone());
+        self.namespace = namespace.clone();
+        self.release = release.clone();
+        self.status = view.status.clone();
+        self.enr = view.enr.clone();
+        self.nodes.clear();
+        self.follow = true;
+        self.screen = Screen::Enr;
+        self.follow_formation(view.charon.is_some());
+        Action::FollowRelease { namespace, release }
+    }
+
+    /// Esc: back one screen; on the first screen it is a quit request.
+    fn back(&mut self) -> Action {
+        let first = self.screens().first() == Some(&self.screen);
+        if first {
+            return self.request_quit();
+        }
+        self.step(false);
+        Action::None
+    }
+
     /// Quitting kills a running helm, which can leave the release stuck in a
-    /// pending state; q and Esc wait for it (Ctrl-C still quits at once).
-    fn quit(&mut self) -> Action {
+    /// pending state: q waits for it (Ctrl-C still quits at once). Typed
+    /// values that were not saved are worth a question first.
+    fn request_quit(&mut self) -> Action {
         if self.install.running {
             self.notice = Some(HELM_RUNNING.into());
+            return Action::None;
+        }
+        if self.mode == Mode::Cluster && !self.form.is_saved() {
+            self.confirm_quit = true;
             return Action::None;
         }
         Action::Quit
     }
 
-    /// Install only with a valid form and no helm already running; otherwise
-    /// say what stands in the way.
-    fn request_install(&mut self) -> Action {
-        if self.install.running {
-            self.notice = Some(HELM_RUNNING.into());
-            return Action::None;
+    fn on_confirm_key(&mut self, key: KeyEvent) -> Action {
+        self.confirm_quit = false;
+        match key.code {
+            KeyCode::Char('y') => Action::Quit,
+            KeyCode::Char('s') => Action::SaveAndQuit,
+            _ => Action::None,
         }
-        match self.form.first_error() {
-            Some((label, error)) => {
-                self.notice = Some(format!("{label}: {error}"));
-                self.screen = Screen::Configure;
+    }
+
+    /// What stands in the way of installing, if anything: helm already
+    /// running, preflight not done or failed, an invalid value.
+    pub fn install_blocker(&self) -> Option<String> {
+        if self.install.running {
+            return Some(HELM_RUNNING.into());
+        }
+        if self.preflight.is_empty() {
+            return Some("the preflight checks are still running".into());
+        }
+        if let Some(failed) = self.preflight.iter().find(|c| c.state == CheckState::Fail) {
+            return Some(format!(
+                "preflight check \"{}\" failed: fix it, then press r on the Preflight screen to check again",
+                failed.name
+            ));
+        }
+        self.form.first_error().map(|(label, error)| format!("{label}: {error}"))
+    }
+
+    /// Install only from the review screen and only when nothing stands in
+    /// the way; otherwise say what does (and show the field at fault).
+    fn request_install(&mut self) -> Action {
+        match self.install_blocker() {
+            None => Action::RunInstall,
+            Some(blocker) => {
+                if !self.install.running
+                    && !self.preflight.is_empty()
+                    && self.preflight.iter().all(|c| c.state != CheckState::Fail)
+                    && let Some(at) = FieldKey::ALL.iter().position(|key| self.form.error(*key).is_some())
+                {
+                    self.form.focus = at;
+                    self.go(Screen::Configure);
+                }
+                self.notice = Some(blocker);
                 Action::None
             }
-            None => Action::RunInstall,
         }
     }
 
@@ -281,6 +433,8 @@ impl App {
                 }
                 self.install.outcome = Some(outcome);
             }
+            // A read of a release the operator has since left.
+            Update::Release { view, .. } if view.release != self.release || view.namespace != self.namespace => {}
             Update::Release { view, pod } => {
                 self.enr = view.enr.clone().or(self.enr.take());
                 self.status = view.status.clone();
@@ -292,6 +446,16 @@ impl App {
                     charon_error: None,
                 }];
                 self.follow_formation(view.charon.is_some());
+            }
+            Update::Fleet(fleet) => {
+                // Opening on the Releases screen once there is more than one,
+                // unless the operator has moved already.
+                let opens = self.fleet.len() <= 1 && fleet.len() > 1 && self.follow && self.screen == Screen::Preflight;
+                self.fleet = fleet;
+                self.fleet_selected = self.fleet_selected.min(self.fleet.len().saturating_sub(1));
+                if opens {
+                    self.screen = Screen::Releases;
+                }
             }
             Update::Demo(view) => {
                 self.status = view.ours.clone();
@@ -310,7 +474,9 @@ impl App {
     }
 
     fn follow_formation(&mut self, nodes_started: bool) {
-        if !self.follow || matches!(self.screen, Screen::Preflight | Screen::Configure | Screen::Install) {
+        if !self.follow
+            || matches!(self.screen, Screen::Releases | Screen::Preflight | Screen::Configure | Screen::Install)
+        {
             return;
         }
         let Some(status) = &self.status else { return };
@@ -353,22 +519,91 @@ mod tests {
         assert!(app.follow);
     }
 
-    #[test]
-    fn typing_q_in_the_form_types_it_instead_of_quitting() {
-        let mut app = cluster_app();
-        app.on_key(key(KeyCode::Tab));
-        assert_eq!(app.on_key(key(KeyCode::Char('q'))), Action::None);
-        assert_eq!(app.form.get(super::super::values::FieldKey::OperatorAddress), "q");
-        assert_eq!(app.on_key(key(KeyCode::Esc)), Action::Quit);
+    fn passing_preflight() -> Vec<Check> {
+        vec![Check { name: "API server".into(), state: CheckState::Pass, detail: "v1.34".into(), fix: None }]
     }
 
     #[test]
-    fn enter_with_an_invalid_form_names_the_field_instead_of_installing() {
+    fn typing_q_in_the_form_types_it_and_esc_goes_back_a_screen() {
         let mut app = cluster_app();
         app.on_key(key(KeyCode::Tab));
+        assert_eq!(app.on_key(key(KeyCode::Char('q'))), Action::None);
+        assert_eq!(app.form.get(FieldKey::OperatorAddress), "q");
+        assert_eq!(app.on_key(key(KeyCode::Esc)), Action::None);
+        assert_eq!(app.screen, Screen::Preflight);
+    }
+
+    #[test]
+    fn enter_moves_to_the_next_field_and_after_the_last_one_to_the_review() {
+        let mut app = cluster_app();
+        app.on_key(key(KeyCode::Tab));
+        for field in &FieldKey::ALL[1..] {
+            assert_eq!(app.on_key(key(KeyCode::Enter)), Action::None);
+            assert_eq!(app.form.focused(), *field);
+        }
+        assert_eq!(app.on_key(key(KeyCode::Enter)), Action::None, "Enter never installs from the form");
+        assert_eq!(app.screen, Screen::Install);
+    }
+
+    #[test]
+    fn installing_from_the_review_names_the_invalid_field_and_shows_it() {
+        let mut app = cluster_app();
+        app.preflight = passing_preflight();
+        app.on_key(key(KeyCode::Char('3')));
         assert_eq!(app.on_key(key(KeyCode::Enter)), Action::None);
         assert_eq!(app.screen, Screen::Configure);
+        assert_eq!(app.form.focused(), FieldKey::OperatorAddress);
         assert_eq!(app.notice.as_deref(), Some("Operator address: required"));
+        app.form.set(FieldKey::OperatorAddress, "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed");
+        app.on_key(key(KeyCode::Tab));
+        assert_eq!(app.screen, Screen::Install);
+        assert_eq!(app.on_key(key(KeyCode::Enter)), Action::RunInstall);
+    }
+
+    #[test]
+    fn a_failed_preflight_check_blocks_installing_until_it_passes() {
+        let mut app = cluster_app();
+        app.form.set(FieldKey::OperatorAddress, "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed");
+        app.on_key(key(KeyCode::Char('3')));
+        assert_eq!(app.on_key(key(KeyCode::Enter)), Action::None, "checks still running");
+        app.preflight =
+            vec![Check { name: "helm".into(), state: CheckState::Fail, detail: "missing".into(), fix: None }];
+        assert_eq!(app.on_key(key(KeyCode::Enter)), Action::None);
+        assert!(app.notice.as_deref().unwrap().contains("\"helm\" failed"), "{:?}", app.notice);
+        assert_eq!(app.screen, Screen::Install, "the review stays on screen");
+        app.on_key(key(KeyCode::Char('1')));
+        assert_eq!(app.on_key(key(KeyCode::Char('r'))), Action::RerunPreflight);
+    }
+
+    #[test]
+    fn quitting_with_unsaved_values_asks_and_any_other_key_stays() {
+        let mut app = cluster_app();
+        assert_eq!(app.on_key(key(KeyCode::Char('q'))), Action::Quit, "nothing typed, nothing to lose");
+        app.on_key(key(KeyCode::Tab));
+        app.on_key(key(KeyCode::Char('0')));
+        app.on_key(key(KeyCode::Tab));
+        assert_eq!(app.on_key(key(KeyCode::Char('q'))), Action::None);
+        assert!(app.confirm_quit);
+        assert_eq!(app.on_key(key(KeyCode::Char('n'))), Action::None);
+        assert!(!app.confirm_quit);
+        app.on_key(key(KeyCode::Char('q')));
+        assert_eq!(app.on_key(key(KeyCode::Char('s'))), Action::SaveAndQuit);
+        app.on_key(key(KeyCode::Char('q')));
+        assert_eq!(app.on_key(key(KeyCode::Char('y'))), Action::Quit);
+    }
+
+    #[test]
+    fn help_lists_only_the_keys_of_the_screen_and_the_jump_range_matches_the_screens() {
+        let mut app = App::new(Mode::Demo, Form::default(), "demo", "local", PathBuf::new());
+        let keys: Vec<String> = app.keys().into_iter().map(|(keys, _)| keys).collect();
+        assert!(keys.contains(&"1-3".to_string()) && keys.contains(&"c".to_string()), "{keys:?}");
+        app.on_key(key(KeyCode::Char('?')));
+        assert!(app.show_help);
+        let mut cluster = cluster_app();
+        cluster.on_key(key(KeyCode::Tab));
+        let keys: Vec<String> = cluster.keys().into_iter().map(|(keys, _)| keys).collect();
+        assert!(keys.contains(&"Ctrl-S".to_string()) && !keys.contains(&"c".to_string()), "{keys:?}");
+        assert!(!keys.iter().any(|k| k.starts_with("1-")), "digits are typed in the form: {keys:?}");
     }
 
     #[test]

@@ -22,10 +22,16 @@ use anyhow::Context;
 use app::{Action, App, InstallOutcome, Mode, Update};
 use clap::{Args, Parser};
 use crossterm::event::{self, Event, KeyEventKind};
-use tokio::sync::mpsc;
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    sync::mpsc,
+};
 
 use crate::{
-    cluster::release::{self, ReleaseNames},
+    cluster::{
+        KubeFlags,
+        release::{self, ReleaseNames},
+    },
     local_formation::{self, DemoOptions},
 };
 
@@ -39,15 +45,11 @@ pub struct Cli {
     pub wizard: WizardArgs,
 }
 
-/// Which release the wizard installs and follows.
+/// Which release the wizard installs and follows, and how to reach its cluster.
 #[derive(Args, Debug, Clone)]
 pub struct ReleaseTarget {
-    /// Namespace of the release (default: the kube context's).
-    #[arg(short = 'n', long)]
-    pub namespace: Option<String>,
-    /// The kube context (default: the current one).
-    #[arg(long)]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub kube: KubeFlags,
     /// The Helm release name.
     #[arg(long, default_value = "dv-pod")]
     pub release: String,
@@ -105,6 +107,7 @@ pub async fn run(target: ReleaseTarget, args: WizardArgs) -> anyhow::Result<()> 
 
 async fn run_demo(options: DemoOptions) -> anyhow::Result<()> {
     let (updates_tx, updates) = mpsc::unbounded_channel();
+    let options_work_dir = options.work_dir.clone();
     let (view_tx, mut view_rx) = tokio::sync::watch::channel(local_formation::DemoView::empty(&options.work_dir));
     let demo = tokio::spawn(local_formation::run(options, view_tx, false));
     let forward = updates_tx.clone();
@@ -116,10 +119,12 @@ async fn run_demo(options: DemoOptions) -> anyhow::Result<()> {
             }
         }
     });
+    let work_dir = options_work_dir;
     let app = App::new(Mode::Demo, values::Form::default(), "demo", "local", PathBuf::new());
     let outcome = event_loop(app, updates, None).await;
     demo.abort();
     let _ = demo.await;
+    eprintln!("demo stopped; its logs are in {}", work_dir.display());
     outcome
 }
 
@@ -129,6 +134,9 @@ struct ClusterContext {
     args: WizardArgs,
     namespace: String,
     updates: mpsc::UnboundedSender<Update>,
+    /// The release the wizard follows (namespace, release); the Releases
+    /// screen changes it.
+    following: tokio::sync::watch::Sender<(String, String)>,
 }
 
 async fn run_cluster(target: ReleaseTarget, args: WizardArgs) -> anyhow::Result<()> {
@@ -137,41 +145,78 @@ async fn run_cluster(target: ReleaseTarget, args: WizardArgs) -> anyhow::Result<
     if args.values.is_file() {
         form.load_file(&args.values)?;
     }
-    let (client, context_namespace, preflight_context) = preflight::connect(target.context.as_deref()).await;
-    let namespace = target.namespace.clone().or(context_namespace).unwrap_or_else(|| "default".into());
+    let (connection, _) = preflight::connect(&target.kube).await;
+    let namespace = connection
+        .as_ref()
+        .map_or_else(|| target.kube.namespace.clone().unwrap_or_else(|| "default".into()), |c| c.namespace.clone());
+    let client = connection.map(|c| c.client);
     let mut app = App::new(Mode::Cluster, form, &target.release, &namespace, args.values.clone());
     app.install.command = helm_command(&target, &args, &namespace);
-
-    let check_tx = updates_tx.clone();
-    let (check_client, check_ns, helm) = (client.clone(), namespace.clone(), args.helm.clone());
-    let api = app.form.get(values::FieldKey::ApiEndpoint).to_string();
-    tokio::spawn(async move {
-        let checks = preflight::run(check_client.as_ref(), preflight_context, &check_ns, &helm, &api).await;
-        let _ = check_tx.send(Update::Preflight(checks));
-    });
-    if let Some(client) = client.clone() {
-        let (watch_tx, watch_ns, watch_release) = (updates_tx.clone(), namespace.clone(), target.release.clone());
-        tokio::spawn(async move {
-            loop {
-                // Found again each time: the wizard may install the release meanwhile.
-                let names = ReleaseNames::find(&client, &watch_ns, &watch_release).await;
-                let view = release::observe(&client, &names).await;
-                if watch_tx.send(Update::Release { view: Box::new(view), pod: names.pod().to_string() }).is_err() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-        });
+    let (following, followed) = tokio::sync::watch::channel((namespace.clone(), target.release.clone()));
+    if let Some(client) = client {
+        tokio::spawn(watch_release(client.clone(), followed, updates_tx.clone()));
+        tokio::spawn(watch_fleet(client, namespace.clone(), updates_tx.clone()));
     }
-    let context = ClusterContext { target, args, namespace, updates: updates_tx };
+    let context = ClusterContext { target, args, namespace, updates: updates_tx, following };
+    start_preflight(&mut app, &context);
     event_loop(app, updates, Some(context)).await
 }
 
-fn helm_command(target: &ReleaseTarget, args: &WizardArgs, namespace: &str) -> Vec<String> {
-    let mut extra = args.helm_args.clone();
-    if let Some(context) = &target.context {
-        extra.push(format!("--kube-context={context}"));
+/// Reads the followed release every 2 s. Its names are found again each
+/// time: the wizard may install the release meanwhile.
+async fn watch_release(
+    client: kube::Client,
+    following: tokio::sync::watch::Receiver<(String, String)>,
+    updates: mpsc::UnboundedSender<Update>,
+) {
+    loop {
+        let (namespace, release_name) = following.borrow().clone();
+        let names = ReleaseNames::find(&client, &namespace, &release_name).await;
+        let view = release::observe(&client, &names).await;
+        if updates.send(Update::Release { view: Box::new(view), pod: names.pod().to_string() }).is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
+}
+
+/// Lists every release the operator may see every 5 s, for the Releases
+/// screen: in all namespaces, or in ours when listing all is not allowed.
+async fn watch_fleet(client: kube::Client, namespace: String, updates: mpsc::UnboundedSender<Update>) {
+    loop {
+        let names = match ReleaseNames::list(&client, None).await {
+            Ok(names) => names,
+            Err(_) => ReleaseNames::list(&client, Some(&namespace)).await.unwrap_or_default(),
+        };
+        let mut fleet = Vec::with_capacity(names.len());
+        for names in &names {
+            fleet.push(release::observe(&client, names).await);
+        }
+        if updates.send(Update::Fleet(fleet)).is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+/// Runs every preflight check in the background; `r` runs them again.
+fn start_preflight(app: &mut App, cluster: &ClusterContext) {
+    app.preflight.clear();
+    let (updates, flags, helm) = (cluster.updates.clone(), cluster.target.kube.clone(), cluster.args.helm.clone());
+    let api = app.form.get(values::FieldKey::ApiEndpoint).to_string();
+    tokio::spawn(async move {
+        let checks = preflight::run(&flags, &helm, &api).await;
+        let _ = updates.send(Update::Preflight(checks));
+    });
+}
+
+fn helm_command(target: &ReleaseTarget, args: &WizardArgs, namespace: &str) -> Vec<String> {
+    let kube = &target.kube;
+    let mut extra = args.helm_args.clone();
+    extra.extend(kube.kubeconfig.iter().map(|path| format!("--kubeconfig={}", path.display())));
+    extra.extend(kube.context.iter().map(|context| format!("--kube-context={context}")));
+    extra.extend(kube.impersonate.iter().map(|user| format!("--kube-as-user={user}")));
+    extra.extend(kube.impersonate_groups.iter().map(|group| format!("--kube-as-group={group}")));
     let chart = args.chart.clone().unwrap_or_else(crate::chart::default_chart);
     values::helm_command(&args.helm, &target.release, &chart, namespace, &args.values, &extra)
 }
@@ -198,6 +243,10 @@ async fn event_loop(
             }
         }
     });
+    // ratatui::init restores the terminal on a panic; these restore it when
+    // the terminal closes (SIGHUP) or the process is asked to stop (SIGTERM).
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
     let mut terminal = ratatui::init();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut clipboard = clipboard::Clipboard::default();
@@ -211,25 +260,9 @@ async fn event_loop(
                     if key.kind != KeyEventKind::Press {
                         continue;
                     }
-                    match app.on_key(key) {
-                        Action::Quit => return Ok(()),
-                        Action::None => {}
-                        Action::CopyEnr => {
-                            if let Some(enr) = app.enr.clone() {
-                                app.notice = Some(clipboard.copy(&enr));
-                            }
-                        }
-                        Action::SaveValues => {
-                            app.notice = Some(match app.form.save_file(&app.values_file) {
-                                Ok(()) => format!("saved {}", app.values_file.display()),
-                                Err(e) => format!("cannot save {}: {e:#}", app.values_file.display()),
-                            });
-                        }
-                        Action::RunInstall => {
-                            if let Some(cluster) = &cluster {
-                                start_install(&mut app, cluster);
-                            }
-                        }
+                    let action = app.on_key(key);
+                    if act(&mut app, action, cluster.as_ref(), &mut clipboard) {
+                        return Ok(());
                     }
                 }
                 Some(update) = updates.recv() => {
@@ -240,6 +273,8 @@ async fn event_loop(
                     }
                     app.apply(update);
                 }
+                _ = hangup.recv() => return Ok(()),
+                _ = terminate.recv() => return Ok(()),
                 _ = tick.tick() => {}
             }
         }
@@ -247,6 +282,49 @@ async fn event_loop(
     .await;
     ratatui::restore();
     outcome
+}
+
+/// Does what a key asked for; true when the wizard should end.
+fn act(app: &mut App, action: Action, cluster: Option<&ClusterContext>, clipboard: &mut clipboard::Clipboard) -> bool {
+    match action {
+        Action::Quit => return true,
+        Action::None => {}
+        Action::CopyEnr => {
+            if let Some(enr) = app.enr.clone() {
+                app.notice = Some(clipboard.copy(&enr));
+            }
+        }
+        Action::SaveValues => {
+            save_values(app);
+        }
+        Action::SaveAndQuit => return save_values(app),
+        Action::RunInstall => {
+            if let Some(cluster) = cluster {
+                start_install(app, cluster);
+            }
+        }
+        Action::FollowRelease { namespace, release } => {
+            if let Some(cluster) = cluster {
+                let _ = cluster.following.send((namespace, release));
+            }
+        }
+        Action::RerunPreflight => {
+            if let Some(cluster) = cluster {
+                start_preflight(app, cluster);
+            }
+        }
+    }
+    false
+}
+
+/// Saves the values file and says so; false when it could not be saved.
+fn save_values(app: &mut App) -> bool {
+    let saved = app.form.save_file(&app.values_file);
+    app.notice = Some(match &saved {
+        Ok(()) => format!("saved {}", app.values_file.display()),
+        Err(e) => format!("cannot save {}: {e:#}", app.values_file.display()),
+    });
+    saved.is_ok()
 }
 
 /// Writes the values file and runs helm, streaming its output verbatim.

@@ -10,54 +10,65 @@ use k8s_openapi::api::{
 use kube::{Api, Client, api::PostParams};
 
 use super::app::{Check, CheckState};
+use crate::cluster::{Connection, KubeFlags};
 
-/// What connecting found: the client, the context's namespace, and the
-/// context check itself.
-pub async fn connect(context: Option<&str>) -> (Option<Client>, Option<String>, Check) {
-    let loaded = crate::cluster::connect(context).await;
-    match loaded {
-        Ok(connection) => (
-            Some(connection.client),
-            Some(connection.namespace.clone()),
-            check(
-                "Kubernetes context",
-                CheckState::Pass,
-                format!("{} (namespace {})", connection.context, connection.namespace),
-                None,
-            ),
-        ),
-        Err(error) => (
-            None,
-            None,
-            check(
-                "Kubernetes context",
-                CheckState::Fail,
-                format!("{error:#}"),
-                Some("point KUBECONFIG at your cluster's kubeconfig, or run `kubectl config use-context NAME`"),
-            ),
-        ),
+/// Connects as the flags say. The check names the context, or says why
+/// there is none; without a connection the cluster checks are skipped.
+pub async fn connect(flags: &KubeFlags) -> (Option<Connection>, Check) {
+    match crate::cluster::connect(flags).await {
+        Ok(connection) => {
+            let detail =
+                format!("{} at {} (namespace {})", connection.context, connection.server, connection.namespace);
+            let context = check(CONTEXT, CheckState::Pass, detail, None);
+            (Some(connection), context)
+        }
+        Err(error) => {
+            let fix = if error.is_kubeconfig() {
+                "point --kubeconfig or KUBECONFIG at your cluster's kubeconfig, or pick a context with --context"
+            } else {
+                "fix the context's entry in the kubeconfig, or pick another one with --context"
+            };
+            (None, check(CONTEXT, CheckState::Fail, error.to_string(), Some(fix)))
+        }
     }
 }
+
+const CONTEXT: &str = "Kubernetes context";
+const CLUSTER_CHECKS: [&str; 3] = ["API server", "Permission to install", "Default StorageClass"];
 
 fn check(name: &str, state: CheckState, detail: String, fix: Option<&str>) -> Check {
     Check { name: name.into(), state, detail, fix: fix.map(str::to_string) }
 }
 
-/// Every check after the context.
-pub async fn run(client: Option<&Client>, context: Check, namespace: &str, helm: &str, api: &str) -> Vec<Check> {
+fn skipped(name: &str, reason: &str) -> Check {
+    check(name, CheckState::Skipped, reason.to_string(), None)
+}
+
+/// Every check, from connecting on. A failure is reported once, by the
+/// check that met it; the checks that depend on it say they were skipped
+/// and why.
+pub async fn run(flags: &KubeFlags, helm: &str, api: &str) -> Vec<Check> {
+    let (connection, context) = connect(flags).await;
     let mut checks = vec![context];
-    if let Some(client) = client {
-        checks.push(match client.apiserver_version().await {
-            Ok(version) => check("API server", CheckState::Pass, version.git_version, None),
-            Err(e) => check(
-                "API server",
-                CheckState::Fail,
-                e.to_string(),
-                Some("check the cluster is up and the kubeconfig's server address"),
-            ),
-        });
-        checks.push(permissions(client, namespace).await);
-        checks.push(default_storage_class(client).await);
+    match &connection {
+        None => checks.extend(CLUSTER_CHECKS.map(|name| skipped(name, "skipped: no Kubernetes context to use"))),
+        Some(connection) => match connection.reach().await {
+            Ok(version) => {
+                checks.push(check(CLUSTER_CHECKS[0], CheckState::Pass, version, None));
+                checks.push(permissions(&connection.client, &connection.namespace).await);
+                checks.push(default_storage_class(&connection.client).await);
+            }
+            Err(error) => {
+                checks.push(check(
+                    CLUSTER_CHECKS[0],
+                    CheckState::Fail,
+                    error.to_string(),
+                    Some("start the cluster, or fix the server address in the kubeconfig (or pick another --context)"),
+                ));
+                let reason = "skipped: the API server cannot be reached";
+                checks.extend(CLUSTER_CHECKS[1..].iter().map(|name| skipped(name, reason)));
+            }
+        },
     }
     checks.push(helm_version(helm).await);
     checks.push(api_reachable(api).await);

@@ -49,10 +49,18 @@ impl Theme {
 
 pub fn draw(frame: &mut Frame, app: &App) {
     let theme = Theme { color: app.color };
+    // A notice (an error, the clipboard's answer) wraps onto as many lines
+    // as it needs, up to a third of the screen.
+    let footer_height = match &app.notice {
+        Some(notice) => wrapped_height(notice, frame.area().width).clamp(1, (frame.area().height / 3).max(1)),
+        None => 1,
+    };
     let [header, body, footer] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(1)]).areas(frame.area());
+        Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(footer_height)])
+            .areas(frame.area());
     draw_header(frame, header, app, &theme);
     match app.screen {
+        Screen::Releases => draw_releases(frame, body, app, &theme),
         Screen::Preflight => draw_preflight(frame, body, app, &theme),
         Screen::Configure => draw_configure(frame, body, app, &theme),
         Screen::Install => draw_install(frame, body, app, &theme),
@@ -84,37 +92,57 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
 fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let line = match &app.notice {
-        Some(notice) => Line::styled(notice.clone(), theme.warn()),
-        None => {
-            let keys = match app.screen {
-                Screen::Configure => "↑/↓ field  ←/→ choose  Enter install  Ctrl-S save  Tab next  Esc quit",
-                Screen::Install => "Enter run helm  Tab/→ next  ? help  q quit",
-                Screen::Enr => "c copy ENR  Tab/→ next  f follow formation  ? help  q quit",
-                _ => "Tab/→ next  ←/Shift-Tab back  1-6 jump  f follow formation  ? help  q quit",
-            };
-            Line::styled(keys, theme.dim())
-        }
+        Some(notice) => Paragraph::new(notice.clone()).style(theme.warn()).wrap(Wrap { trim: true }),
+        None if app.confirm_quit => Paragraph::new(
+            "The values you typed are not saved. Quit anyway? y quits, s saves and quits, any other key stays.",
+        )
+        .style(theme.warn())
+        .wrap(Wrap { trim: true }),
+        None => Paragraph::new(footer_keys(app, area.width)).style(theme.dim()),
     };
     frame.render_widget(line, area);
 }
 
+/// As many of the screen's keys as fit, always ending with where the rest are.
+fn footer_keys(app: &App, width: u16) -> String {
+    const HELP: &str = "? all keys";
+    let mut shown: Vec<String> = Vec::new();
+    let mut used = HELP.chars().count();
+    for (keys, what) in app.keys().into_iter().filter(|(keys, _)| keys != "?") {
+        let item = format!("{keys} {what}");
+        let needed = item.chars().count() + 2;
+        if used + needed > width as usize {
+            break;
+        }
+        used += needed;
+        shown.push(item);
+    }
+    shown.push(HELP.into());
+    shown.join("  ")
+}
+
 fn draw_help(frame: &mut Frame, body: Rect, app: &App) {
-    let lines = [
-        "Tab, →          next screen",
-        "Shift-Tab, ←    previous screen",
-        "1 .. 6          jump to a screen",
-        "f               follow formation (move on as it progresses)",
-        "c               copy the ENR (ENR screen)",
-        "↑ ↓ ← → Enter   edit the values (Configure screen)",
-        "Ctrl-S          save the values file",
-        "q, Esc, Ctrl-C  quit",
-    ];
-    let width = 64.min(body.width);
+    let keys = app.keys();
+    let width = keys.iter().map(|(keys, _)| keys.chars().count()).max().unwrap_or(0);
+    let lines: Vec<String> = keys.iter().map(|(keys, what)| format!("{keys:<width$}  {what}")).collect();
+    let inner_width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u16 + 2;
+    let title = format!(" Keys on {} - any key closes ", app.screen.title());
+    let width = (inner_width.max(title.chars().count() as u16) + 2).min(body.width);
     let height = (lines.len() as u16 + 2).min(body.height);
     let area = Rect { x: body.x + (body.width - width) / 2, y: body.y + (body.height - height) / 2, width, height };
     frame.render_widget(Clear, area);
-    let title = format!(" Keys ({}) - any key closes ", app.screen.title());
     frame.render_widget(Paragraph::new(lines.join("\n")).block(Block::bordered().title(title)), area);
+}
+
+fn draw_releases(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let header = Row::new(crate::cluster::release::FLEET_HEADER.to_vec()).style(theme.bold());
+    let rows = app.fleet.iter().enumerate().map(|(i, view)| {
+        let row = Row::new(crate::cluster::release::fleet_row(view, app.now).to_vec());
+        if i == app.fleet_selected { row.style(Style::new().add_modifier(Modifier::REVERSED)) } else { row }
+    });
+    let widths = [14, 16, 22, 7, 6, 16, 12, 6].map(Constraint::Min);
+    let title = format!(" Releases: {} in the cluster - Enter follows the selected one ", app.fleet.len());
+    frame.render_widget(Table::new(rows, widths).header(header).block(Block::bordered().title(title)), area);
 }
 
 fn draw_preflight(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
@@ -129,11 +157,13 @@ fn draw_preflight(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             CheckState::Pass => ("✓", theme.good()),
             CheckState::Warn => ("!", theme.warn()),
             CheckState::Fail => ("✗", theme.bad()),
+            CheckState::Skipped => ("-", theme.dim()),
         };
+        let detail_style = if check.state == CheckState::Skipped { theme.dim() } else { Style::new() };
         lines.push(Line::from(vec![
             Span::styled(format!(" {mark} "), style),
             Span::styled(format!("{:<22}", check.name), theme.bold()),
-            Span::raw(check.detail.clone()),
+            Span::styled(check.detail.clone(), detail_style),
         ]));
         if let Some(fix) = &check.fix {
             lines.push(Line::styled(format!("     → {fix}"), theme.warn()));
@@ -144,9 +174,14 @@ fn draw_preflight(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     lines.push(if failed == 0 {
         Line::styled(" Ready to configure: press Tab.", theme.good())
     } else {
-        Line::styled(format!(" {failed} check(s) failed: fix them before installing."), theme.bad())
+        Line::styled(format!(" {failed} check(s) failed: fix them, then press r to check again."), theme.bad())
     });
-    frame.render_widget(Paragraph::new(Text::from(lines)).wrap(Wrap { trim: false }).block(block), area);
+    let paragraph = Paragraph::new(Text::from(lines)).wrap(Wrap { trim: false });
+    // Scrolling stops where the last line is at the bottom.
+    let inner = block.inner(area);
+    let total = paragraph.line_count(inner.width) as u16;
+    let scroll = app.preflight_scroll.min(total.saturating_sub(inner.height));
+    frame.render_widget(paragraph.scroll((scroll, 0)).block(block), area);
 }
 
 fn draw_configure(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
@@ -161,48 +196,62 @@ fn draw_configure(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::styled(format!("{:<18}", key.label()), theme.bold()),
             Span::styled(shown, if focused { Style::new().add_modifier(Modifier::UNDERLINED) } else { Style::new() }),
         ]));
-        match app.form.error(*key) {
-            Some(error) if !value.is_empty() || focused => {
-                lines.push(Line::styled(format!("{:21}✗ {error}", ""), theme.bad()))
+        match (app.form.error(*key), app.form.note(*key)) {
+            (Some(error), _) if !value.is_empty() || focused => {
+                lines.extend(indented(&format!("✗ {error}"), 21, area.width).map(|l| Line::styled(l, theme.bad())))
+            }
+            (None, Some(note)) => {
+                lines.extend(indented(&format!("! {note}"), 21, area.width).map(|l| Line::styled(l, theme.warn())))
             }
             _ if focused => lines.push(Line::styled(format!("{:21}{}", "", key.hint()), theme.dim())),
             _ => {}
         }
     }
     frame.render_widget(
-        Paragraph::new(Text::from(lines)).block(
+        Paragraph::new(Text::from(lines)).wrap(Wrap { trim: false }).block(
             Block::bordered().title(format!(" Configure release {} in namespace {} ", app.release, app.namespace)),
         ),
         form_area,
     );
-    let command =
-        if app.install.command.is_empty() { "(not built yet)".to_string() } else { app.install.command.join(" ") };
     frame.render_widget(
-        Paragraph::new(format!("{command}\nvalues file: {}", app.values_file.display()))
-            .wrap(Wrap { trim: false })
-            .block(Block::bordered().title(" Enter runs ")),
+        Paragraph::new(format!(
+            "Enter moves to the next field; after the last one, the review screen shows the values and the helm \
+             command before anything is installed.\nvalues file: {}{}",
+            app.values_file.display(),
+            if app.form.is_saved() { "" } else { " (not saved yet: Ctrl-S)" }
+        ))
+        .wrap(Wrap { trim: false })
+        .block(Block::bordered().title(" Next ")),
         command_area,
     );
 }
 
 fn draw_install(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let install = &app.install;
-    let (state, style) = match (&install.outcome, install.running) {
-        (_, true) => ("running ...".to_string(), theme.warn()),
-        (Some(super::app::InstallOutcome::Installed), _) => ("installed".to_string(), theme.good()),
-        (Some(super::app::InstallOutcome::Failed(e)), _) => (format!("failed: {e}"), theme.bad()),
-        (None, false) => ("not started: press Enter".to_string(), theme.dim()),
+    let blocker = app.install_blocker();
+    let (state, style) = match (&install.outcome, install.running, &blocker) {
+        (_, true, _) => ("helm is running ...".to_string(), theme.warn()),
+        (Some(super::app::InstallOutcome::Installed), _, _) => ("installed".to_string(), theme.good()),
+        (Some(super::app::InstallOutcome::Failed(e)), _, _) => (format!("failed: {e}"), theme.bad()),
+        (None, false, Some(blocker)) => (format!("cannot install yet: {blocker}"), theme.bad()),
+        (None, false, None) => ("press Enter to install with exactly these values".to_string(), theme.good()),
     };
-    let mut lines = vec![
-        Line::from(vec![Span::styled("$ ", theme.dim()), Span::raw(install.command.join(" "))]),
-        Line::styled(state, style),
-        Line::raw(""),
-    ];
-    let room = area.height.saturating_sub(5) as usize;
-    let skip = install.output.len().saturating_sub(room);
-    lines.extend(install.output.iter().skip(skip).map(|l| Line::raw(l.clone())));
+    let mut lines = vec![Line::styled(format!("Values written to {}:", app.values_file.display()), theme.bold())];
+    let values = super::values::values_yaml(&app.form.document());
+    lines.extend(values.lines().map(|line| Line::raw(format!("  {line}"))));
+    lines.push(Line::styled("Command:", theme.bold()));
+    lines.push(Line::from(vec![Span::styled("  $ ", theme.dim()), Span::raw(install.command.join(" "))]));
+    lines.push(Line::styled(state, style));
+    if !install.output.is_empty() {
+        lines.push(Line::raw(""));
+        let room = area.height.saturating_sub(lines.len() as u16 + 2) as usize;
+        let skip = install.output.len().saturating_sub(room);
+        lines.extend(install.output.iter().skip(skip).map(|l| Line::raw(l.clone())));
+    }
     frame.render_widget(
-        Paragraph::new(Text::from(lines)).wrap(Wrap { trim: false }).block(Block::bordered().title(" Install (helm) ")),
+        Paragraph::new(Text::from(lines))
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" Review and install (helm upgrade --install) ")),
         area,
     );
 }
@@ -252,17 +301,26 @@ fn draw_enr(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
 }
 
-fn phase_text(phase: Phase) -> &'static str {
-    match phase {
-        Phase::KeyReady => "ENR key ready",
-        Phase::WaitingForInvite => "Waiting for an invite",
-        Phase::AwaitingOurSignature => "Invite found: waiting for you to accept it in the Launchpad",
-        Phase::WaitingForSignatures => "Waiting for the other operators to sign",
-        Phase::DkgRunning => "Distributed key generation running",
-        Phase::DkgFailed => "DKG failed: retrying",
-        Phase::Done => "Formed: cluster lock and key shares in place",
-        Phase::LockRefused => "Cluster lock refused: Charon does not start",
+/// `text` word-wrapped to fit `width` (a bordered box's) after `indent`
+/// spaces, each line indented, so a long error stays under its field.
+fn indented(text: &str, indent: usize, width: u16) -> impl Iterator<Item = String> {
+    let room = (width as usize).saturating_sub(indent + 2).max(20);
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= room => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
     }
+    lines.into_iter().map(move |line| format!("{:indent$}{line}", ""))
+}
+
+/// How many lines `text` takes when word-wrapped at `width`.
+fn wrapped_height(text: &str, width: u16) -> u16 {
+    Paragraph::new(text).wrap(Wrap { trim: true }).line_count(width.max(1)) as u16
 }
 
 /// "12 s ago" / "in 3 s" relative to the frame's clock.
@@ -328,7 +386,7 @@ fn summary_lines(status: &Status, now: SystemTime, theme: &Theme) -> Vec<Line<'s
         _ => theme.bold(),
     };
     let mut lines = vec![Line::from(vec![
-        Span::styled(phase_text(status.phase), style),
+        Span::styled(status.phase.describe(), style),
         Span::styled(format!("  (since {})", relative(&status.phase_since, now)), theme.dim()),
     ])];
     let mut polling = format!("Polls: {}", status.polls);
@@ -392,7 +450,7 @@ fn detail_lines(status: &Status, app: &App, theme: &Theme) -> Vec<Line<'static>>
 
 fn draw_health(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let title = match &app.demo {
-        Some(demo) => format!(" Health: {} ", demo_stage_text(demo.stage)),
+        Some(demo) => format!(" Health: {} ", demo.stage.describe()),
         None => " Health: pod, Charon, validator client ".to_string(),
     };
     let block = Block::bordered().title(title);
@@ -404,7 +462,8 @@ fn draw_health(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     let header =
         Row::new(vec!["Node", "Pod", "Restarts", "Charon", "Peers", "Vals", "Duties", "VC"]).style(theme.bold());
-    let rows = app.nodes.iter().map(|node| health_row(node, theme));
+    let starting = app.demo.as_ref().is_some_and(|demo| demo.stage == Stage::StartingNodes);
+    let rows = app.nodes.iter().map(|node| health_row(node, starting, theme));
     // Fits 80 columns; Charon's readiness reason takes what a wider screen gives.
     let widths = [
         Constraint::Length(12),
@@ -424,10 +483,13 @@ fn draw_health(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_widget(Paragraph::new(Text::from(lines)).wrap(Wrap { trim: false }), summary);
 }
 
-fn health_row<'a>(node: &'a crate::health::NodeHealth, theme: &Theme) -> Row<'a> {
+/// `starting`: the nodes were just started, so a node that does not answer
+/// yet is starting rather than unreachable.
+fn health_row<'a>(node: &'a crate::health::NodeHealth, starting: bool, theme: &Theme) -> Row<'a> {
     let (charon, charon_style) = match (&node.charon, &node.charon_error) {
         (Some(c), _) if c.readiness == Readiness::Ready => ("ready".to_string(), theme.good()),
         (Some(c), _) => (c.readiness.describe().to_string(), theme.warn()),
+        (None, Some(_)) if starting => ("starting".to_string(), theme.dim()),
         (None, Some(_)) => ("unreachable".to_string(), theme.warn()),
         (None, None) => ("not running".to_string(), theme.dim()),
     };
@@ -477,14 +539,4 @@ fn health_summary<'a>(app: &'a App, healthy: usize, theme: &Theme) -> Vec<Line<'
         ));
     }
     lines
-}
-
-fn demo_stage_text(stage: Stage) -> &'static str {
-    match stage {
-        Stage::Starting => "starting",
-        Stage::Forming => "forming the cluster",
-        Stage::StartingNodes => "Charon nodes starting",
-        Stage::Healthy => "four healthy nodes",
-        Stage::Failed => "demo failed",
-    }
 }

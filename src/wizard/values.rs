@@ -57,7 +57,7 @@ impl FieldKey {
     pub fn hint(self) -> &'static str {
         match self {
             FieldKey::OperatorAddress => "0x + 40 hex digits, EIP-55 checksummed as in the Launchpad",
-            FieldKey::Network => "←/→ to choose",
+            FieldKey::Network => "type a name, or ←/→ to choose",
             FieldKey::BeaconNodes => "comma-separated http(s) URLs",
             FieldKey::ValidatorClient => "←/→ to choose",
             FieldKey::EnrSecret => "empty: the chart generates a key and keeps it in a Secret",
@@ -65,9 +65,14 @@ impl FieldKey {
         }
     }
 
+    /// Whether only ←/→ change the value (typing is ignored).
+    fn choices_only(self) -> bool {
+        self == FieldKey::ValidatorClient
+    }
+
     fn choices(self) -> Option<Vec<&'static str>> {
         match self {
-            FieldKey::Network => Some(Network::ALL.iter().map(|n| n.name()).collect()),
+            FieldKey::Network => Some(Network::OFFERED.iter().map(|n| n.name()).collect()),
             FieldKey::ValidatorClient => Some(ValidatorClient::ALL.iter().map(|c| c.name()).collect()),
             _ => None,
         }
@@ -81,11 +86,13 @@ pub struct Form {
     pub focus: usize,
     /// The values file as loaded; saving changes only the form's values.
     pub base: Value,
+    /// The document as last loaded or saved, to tell unsaved changes.
+    saved: Value,
 }
 
 impl Default for Form {
     fn default() -> Self {
-        Form {
+        let mut form = Form {
             values: vec![
                 String::new(),
                 "mainnet".into(),
@@ -96,7 +103,10 @@ impl Default for Form {
             ],
             focus: 0,
             base: json!({}),
-        }
+            saved: Value::Null,
+        };
+        form.saved = form.document();
+        form
     }
 }
 
@@ -122,15 +132,20 @@ impl Form {
     }
 
     pub fn type_char(&mut self, c: char) {
-        if self.focused().choices().is_none() {
+        if !self.focused().choices_only() {
             self.values[self.focus].push(c);
         }
     }
 
     pub fn backspace(&mut self) {
-        if self.focused().choices().is_none() {
+        if !self.focused().choices_only() {
             self.values[self.focus].pop();
         }
+    }
+
+    /// Whether the values are as last loaded or saved.
+    pub fn is_saved(&self) -> bool {
+        self.document() == self.saved
     }
 
     pub fn cycle(&mut self, forward: bool) {
@@ -146,7 +161,13 @@ impl Form {
         match key {
             FieldKey::OperatorAddress if value.is_empty() => Some("required".into()),
             FieldKey::OperatorAddress => value.parse::<OperatorAddress>().err().map(|e| e.to_string()),
-            FieldKey::Network => Network::from_name(value).is_none().then(|| format!("unknown network {value:?}")),
+            FieldKey::Network => match Network::from_name(value) {
+                Some(network) if network.is_retired() => {
+                    Some(format!("{network} is a retired testnet; choose one of: {}", offered_networks()))
+                }
+                Some(_) => None,
+                None => Some(format!("unknown network {value:?}; choose one of: {}", offered_networks())),
+            },
             FieldKey::ValidatorClient => {
                 ValidatorClient::from_name(value).is_none().then(|| format!("unknown client {value:?}"))
             }
@@ -154,6 +175,22 @@ impl Form {
             FieldKey::ApiEndpoint => url_error(value),
             FieldKey::EnrSecret => (!value.is_empty() && !is_dns_label(value))
                 .then(|| "a Secret name: lower-case letters, digits and '-'".into()),
+        }
+    }
+
+    /// What to know about a valid value: an address in one case was taken
+    /// without a checksum to catch a typo.
+    pub fn note(&self, key: FieldKey) -> Option<String> {
+        let value = self.get(key).trim();
+        match key {
+            FieldKey::OperatorAddress if self.error(key).is_none() && !OperatorAddress::carries_checksum(value) => {
+                let checksummed = value.parse::<OperatorAddress>().map(|a| a.to_string()).unwrap_or_default();
+                Some(format!(
+                    "all one case, so no checksum was checked: compare it with your wallet's address \
+                     {checksummed}"
+                ))
+            }
+            _ => None,
         }
     }
 
@@ -179,6 +216,7 @@ impl Form {
             }
         }
         self.base = document;
+        self.saved = self.document();
     }
 
     /// The values document: the loaded one with the form's values set.
@@ -213,9 +251,10 @@ impl Form {
 
     /// Replaces the file whole and durably, readable by its owner only: a
     /// values file may hold `charon.enr.privateKey`.
-    pub fn save_file(&self, path: &Path) -> anyhow::Result<()> {
-        let text = serde_norway::to_string(&self.document())?;
-        crate::files::replace(path, text.as_bytes(), 0o600)?;
+    pub fn save_file(&mut self, path: &Path) -> anyhow::Result<()> {
+        let document = self.document();
+        crate::files::replace(path, values_yaml(&document).as_bytes(), 0o600)?;
+        self.saved = document;
         Ok(())
     }
 }
@@ -236,6 +275,66 @@ pub fn helm_command(
     command.extend(["--create-namespace".to_string(), "--values".into(), values_file.display().to_string()]);
     command.extend(extra.iter().cloned());
     command
+}
+
+fn offered_networks() -> String {
+    Network::OFFERED.map(Network::name).join(", ")
+}
+
+/// The values document as YAML that every YAML reader reads back with the
+/// same types. Helm's parser follows YAML 1.1, which reads an unquoted
+/// `0x5290...` as a number and `no` as false, and no YAML crate offers to
+/// quote every string; so strings are written double-quoted (as JSON
+/// strings, which YAML reads alike) and the rest in block style.
+pub fn values_yaml(document: &Value) -> String {
+    let mut out = String::new();
+    write_yaml(document, 0, &mut out);
+    out
+}
+
+fn write_yaml(value: &Value, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (key, item) in map {
+                out.push_str(&format!("{pad}{}:", yaml_key(key)));
+                write_nested(item, indent, out);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for item in items {
+                out.push_str(&format!("{pad}-"));
+                write_nested(item, indent, out);
+            }
+        }
+        scalar => out.push_str(&format!("{pad}{scalar}\n")),
+    }
+}
+
+/// A key as written: plain when no YAML reader can take it for anything but
+/// a string, else quoted.
+fn yaml_key(key: &str) -> String {
+    const YAML_11_WORDS: [&str; 11] = ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", ""];
+    let plain = key.starts_with(|c: char| c.is_ascii_alphabetic())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !YAML_11_WORDS.contains(&key.to_ascii_lowercase().as_str());
+    if plain { key.to_string() } else { Value::String(key.to_string()).to_string() }
+}
+
+/// A map's or list's item: inline when it is a scalar or empty, else on the
+/// lines below, indented.
+fn write_nested(item: &Value, indent: usize, out: &mut String) {
+    match item {
+        Value::Object(map) if !map.is_empty() => {
+            out.push('\n');
+            write_yaml(item, indent + 2, out);
+        }
+        Value::Array(items) if !items.is_empty() => {
+            out.push('\n');
+            write_yaml(item, indent + 2, out);
+        }
+        scalar => out.push_str(&format!(" {scalar}\n")),
+    }
 }
 
 fn split_list(text: &str) -> Vec<String> {
@@ -303,6 +402,43 @@ mod tests {
         assert_eq!(document["charon"]["operatorAddress"], ADDRESS);
         assert_eq!(document["charon"]["beaconNodeEndpoints"], json!(["http://a:5052", "http://b:5052"]));
         assert_eq!(document["validatorClient"]["type"], "lighthouse");
+    }
+
+    #[test]
+    fn the_values_file_reads_back_every_value_with_its_type_even_under_yaml_1_1() {
+        let mut form = Form::default();
+        form.load(json!({
+            "charon": {"nickname": "no", "extraArgs": ["--log-level=debug"], "replicas": 1, "debug": false,
+                       "on": "012345", "empty": {}, "none": null},
+            "version": "1.10",
+        }));
+        form.set(FieldKey::OperatorAddress, "0x52908400098527886e0f7030069857d2e4169ee7");
+        let text = values_yaml(&form.document());
+        assert!(text.contains("operatorAddress: \"0x52908400098527886e0f7030069857d2e4169ee7\""), "{text}");
+        assert!(text.contains("nickname: \"no\"") && text.contains("\"on\": \"012345\""), "{text}");
+        assert!(text.contains("version: \"1.10\"") && text.contains("replicas: 1"), "{text}");
+        let read: Value = serde_norway::from_str(&text).unwrap();
+        assert_eq!(read, form.document());
+    }
+
+    #[test]
+    fn a_retired_network_is_refused_with_the_networks_on_offer() {
+        let mut form = Form::default();
+        form.set(FieldKey::Network, "Holesky");
+        let error = form.error(FieldKey::Network).unwrap();
+        assert!(error.contains("retired") && error.contains("hoodi") && !error.contains("goerli,"), "{error}");
+        form.set(FieldKey::Network, "hoodi");
+        assert_eq!(form.error(FieldKey::Network), None);
+    }
+
+    #[test]
+    fn an_address_in_one_case_is_accepted_with_a_note_and_a_checksummed_one_without() {
+        let mut form = Form::default();
+        form.set(FieldKey::OperatorAddress, &ADDRESS.to_lowercase());
+        assert_eq!(form.error(FieldKey::OperatorAddress), None);
+        assert!(form.note(FieldKey::OperatorAddress).is_some_and(|n| n.contains(ADDRESS)));
+        form.set(FieldKey::OperatorAddress, ADDRESS);
+        assert_eq!(form.note(FieldKey::OperatorAddress), None);
     }
 
     #[test]

@@ -16,11 +16,11 @@ fn milestone(view: &DemoView) -> String {
 }
 
 fn text_line(view: &DemoView) -> String {
-    let phases: Vec<&str> = view.sidecars.iter().map(|p| p.map_or("starting", crate::status::Phase::name)).collect();
+    let phases: Vec<&str> = view.sidecars.iter().map(|p| p.map_or("starting", crate::status::Phase::label)).collect();
     format!(
-        "[{:>5.1}s] {:?}: sidecars {} | healthy nodes {}/4",
+        "[{:>5.1}s] {}: nodes {} | healthy {}/4",
         view.elapsed_seconds,
-        view.stage,
+        view.stage.describe(),
         phases.join(", "),
         view.healthy_nodes()
     )
@@ -36,7 +36,11 @@ pub async fn run(charon: Option<PathBuf>, signing_window_seconds: u64, json: boo
 
 async fn run_headless(options: DemoOptions, json: bool) -> ExitCode {
     let work_dir = options.work_dir.clone();
-    let outcome = async {
+    if !json {
+        println!("{}", local_formation::LAUNCHPAD_NOTICE);
+        println!("logs: {}", work_dir.display());
+    }
+    let formation = async {
         let (view_tx, mut view_rx) = tokio::sync::watch::channel(DemoView::empty(&options.work_dir));
         let printer = tokio::spawn(async move {
             let mut last = String::new();
@@ -52,8 +56,15 @@ async fn run_headless(options: DemoOptions, json: bool) -> ExitCode {
         let outcome = local_formation::run(options, view_tx, true).await;
         let _ = printer.await;
         outcome
-    }
-    .await;
+    };
+    // Dropping the formation on Ctrl-C or SIGTERM stops every process it started.
+    let outcome = tokio::select! {
+        outcome = formation => outcome,
+        _ = crate::process::interrupted() => {
+            eprintln!("demo interrupted; its logs are in {}", work_dir.display());
+            return ExitCode::from(crate::exit::INTERRUPTED);
+        }
+    };
     match outcome {
         // The printer has shown the final view already.
         Ok(view) => {

@@ -64,6 +64,13 @@ impl DemoOptions {
     }
 }
 
+/// What the demo does in the user's place, said before it starts: it plays every operator's part
+/// in the Launchpad, including the user's.
+pub const LAUNCHPAD_NOTICE: &str = "In this demo nobody opens the Launchpad: a simulated Launchpad proposes the \
+     cluster 3 s after the start, signs for you (operator 1) once your node shows the invite (after a sixth of the \
+     signing window), then for the three other operators at a third, two thirds and all of the window after you \
+     (--signing-window-seconds, 60 s unless set).";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
@@ -76,6 +83,19 @@ pub enum Stage {
     /// Every Charon node reports ready.
     Healthy,
     Failed,
+}
+
+impl Stage {
+    /// The stage in words, for the wizard's title and the demo's text lines.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Stage::Starting => "starting",
+            Stage::Forming => "forming the cluster",
+            Stage::StartingNodes => "Charon nodes starting",
+            Stage::Healthy => "four healthy nodes",
+            Stage::Failed => "demo failed",
+        }
+    }
 }
 
 /// Everything the demo shows (schema `dv-pod.demo/v1`, `assets/schemas/`).
@@ -471,11 +491,11 @@ pub fn find_or_build_charon(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf
                 path.display()
             );
         }
-        return Ok(path);
+        return check_charon(path);
     }
     let bed_charon = bed_dir().join("bin/charon");
     if let Some(found) = [Some(bed_charon.clone()), on_path("charon")].into_iter().flatten().find(|p| p.is_file()) {
-        return Ok(found);
+        return check_charon(found);
     }
     let setup = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bed/setup");
     if !setup.is_file() {
@@ -491,6 +511,39 @@ pub fn find_or_build_charon(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf
         );
     }
     Ok(bed_charon)
+}
+
+/// `path` if it is a charon v1 binary, asked with `charon version` (which
+/// prints e.g. `v1.10.3 [git_commit_hash: ...]`). Anything else would
+/// only show as a DKG that never starts, a minute later.
+fn check_charon(path: PathBuf) -> anyhow::Result<PathBuf> {
+    let fix = "pass --charon with the path of a charon v1.10 binary (or set DV_CHARON)";
+    let mut child = Command::new(&path)
+        .arg("version")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("{} cannot be run; {fix}", path.display()))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while child.try_wait()?.is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("`{} version` did not answer within 10 s, so it is not charon; {fix}", path.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut printed = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        use std::io::Read;
+        stdout.read_to_string(&mut printed)?;
+    }
+    let first = printed.lines().next().unwrap_or_default().trim();
+    if !first.starts_with("v1.") {
+        bail!("{} is not charon: `{} version` printed {first:?}; {fix}", path.display(), path.display());
+    }
+    Ok(path)
 }
 
 /// The dv-sidecar binary: `explicit`, the one beside this program, or on PATH.

@@ -165,7 +165,8 @@ struct InstallArgs {
     /// Single values, as for helm (--set a.b=c).
     #[arg(long = "set")]
     set: Vec<String>,
-    /// The chart (default: the chart of this checkout).
+    /// The chart: a directory, an archive or a chart reference (default: the
+    /// chart built into this program).
     #[arg(long)]
     chart: Option<String>,
     /// The helm binary.
@@ -452,9 +453,13 @@ fn install(target: &ReleaseTarget, args: InstallArgs) -> ExitCode {
     if let Err(message) = crate::chart::refuse_private_key_arguments(sets.iter().chain(&args.helm_args)) {
         return crate::exit::fail(message);
     }
+    // Lives until helm has finished: it may be the embedded chart's temp file.
+    let chart = match crate::chart::Chart::resolve(args.chart) {
+        Ok(chart) => chart,
+        Err(e) => return crate::exit::fail(e),
+    };
     let mut command = std::process::Command::new(&args.helm);
-    command.args(["upgrade", "--install", &target.release]);
-    command.arg(args.chart.unwrap_or_else(crate::chart::default_chart));
+    command.args(["upgrade", "--install", &target.release, chart.reference()]);
     if let Some(namespace) = &target.namespace {
         command.args(["--namespace", namespace, "--create-namespace"]);
     }

@@ -60,7 +60,8 @@ pub struct WizardArgs {
     /// instead of installing into a cluster.
     #[arg(long)]
     pub demo: bool,
-    /// The chart to install (a directory or a chart reference).
+    /// The chart to install: a directory, an archive or a chart reference
+    /// (default: the chart built into this program).
     #[arg(long)]
     pub chart: Option<String>,
     /// The helm binary.
@@ -127,6 +128,8 @@ async fn run_demo(options: DemoOptions) -> anyhow::Result<()> {
 struct ClusterContext {
     target: ReleaseTarget,
     args: WizardArgs,
+    /// Resolved once: the embedded chart's temp file lives as long as the wizard.
+    chart: crate::chart::Chart,
     namespace: String,
     updates: mpsc::UnboundedSender<Update>,
 }
@@ -139,8 +142,9 @@ async fn run_cluster(target: ReleaseTarget, args: WizardArgs) -> anyhow::Result<
     }
     let (client, context_namespace, preflight_context) = preflight::connect(target.context.as_deref()).await;
     let namespace = target.namespace.clone().or(context_namespace).unwrap_or_else(|| "default".into());
+    let chart = crate::chart::Chart::resolve(args.chart.clone())?;
     let mut app = App::new(Mode::Cluster, form, &target.release, &namespace, args.values.clone());
-    app.install.command = helm_command(&target, &args, &namespace);
+    app.install.command = helm_command(&target, &args, &chart, &namespace);
 
     let check_tx = updates_tx.clone();
     let (check_client, check_ns, helm) = (client.clone(), namespace.clone(), args.helm.clone());
@@ -163,17 +167,21 @@ async fn run_cluster(target: ReleaseTarget, args: WizardArgs) -> anyhow::Result<
             }
         });
     }
-    let context = ClusterContext { target, args, namespace, updates: updates_tx };
+    let context = ClusterContext { target, args, chart, namespace, updates: updates_tx };
     event_loop(app, updates, Some(context)).await
 }
 
-fn helm_command(target: &ReleaseTarget, args: &WizardArgs, namespace: &str) -> Vec<String> {
+fn helm_command(
+    target: &ReleaseTarget,
+    args: &WizardArgs,
+    chart: &crate::chart::Chart,
+    namespace: &str,
+) -> Vec<String> {
     let mut extra = args.helm_args.clone();
     if let Some(context) = &target.context {
         extra.push(format!("--kube-context={context}"));
     }
-    let chart = args.chart.clone().unwrap_or_else(crate::chart::default_chart);
-    values::helm_command(&args.helm, &target.release, &chart, namespace, &args.values, &extra)
+    values::helm_command(&args.helm, &target.release, chart.reference(), namespace, &args.values, &extra)
 }
 
 async fn event_loop(
@@ -256,7 +264,7 @@ fn start_install(app: &mut App, cluster: &ClusterContext) {
             Some(InstallOutcome::Failed(format!("cannot write {}: {e:#}", cluster.args.values.display())));
         return;
     }
-    app.install.command = helm_command(&cluster.target, &cluster.args, &cluster.namespace);
+    app.install.command = helm_command(&cluster.target, &cluster.args, &cluster.chart, &cluster.namespace);
     app.install.running = true;
     app.install.output.clear();
     app.install.outcome = None;

@@ -5,8 +5,10 @@
 
 FROM docker.io/library/rust:1.95.0-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock rustfmt.toml ./
+COPY Cargo.toml Cargo.lock rustfmt.toml build.rs ./
 COPY src ./src
+# build.rs packages the chart into the binaries (src/chart.rs).
+COPY chart ./chart
 COPY benches ./benches
 RUN cargo build --release --locked --bin dv-sidecar
 

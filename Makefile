@@ -1,12 +1,18 @@
 # The two entry points of the README: `make demo` (the main job) and
 # `make test` (everything CI runs). The other targets are their steps.
-.PHONY: demo test bed vectors images lint unit-and-integration chart-lint
+.PHONY: demo test release bed vectors images lint unit-and-integration chart-lint
 
 demo:
 	cargo build --release --locked --bins
 	target/release/dv-tui --demo
 
 test: bed vectors images lint unit-and-integration chart-lint
+
+# This platform's release archive and its krew manifest in dist/
+# (RELEASE_BASE_URL sets where the manifest says the archive is published).
+release:
+	cargo build --release --locked --bins
+	assets/release/build "$${CARGO_TARGET_DIR:-target}/release" dist
 
 bed:
 	tests/bed/setup

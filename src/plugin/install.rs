@@ -30,7 +30,8 @@ pub struct InstallArgs {
     /// Single values, as for helm (--set a.b=c).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
-    /// The chart (default: the chart this plugin was built with).
+    /// The chart: a directory, an archive or a chart reference (default: the
+    /// chart built into this program).
     #[arg(long, value_name = "CHART")]
     chart: Option<String>,
     /// The helm binary.
@@ -50,10 +51,14 @@ pub async fn run(args: InstallArgs) -> ExitCode {
         Ok(connection) => connection,
         Err(message) => return crate::exit::fail(format!("{message:#}")),
     };
+    // Lives until helm has finished: it may be the embedded chart's temp file.
+    let chart = match crate::chart::Chart::resolve(args.chart.clone()) {
+        Ok(chart) => chart,
+        Err(e) => return crate::exit::fail(e),
+    };
     let kube = &args.target.kube;
     let mut command = std::process::Command::new(&args.helm);
-    command.args(["upgrade", "--install", &args.target.release]);
-    command.arg(args.chart.clone().unwrap_or_else(crate::chart::default_chart));
+    command.args(["upgrade", "--install", &args.target.release, chart.reference()]);
     command.args(["--namespace", &connection.namespace]);
     if kube.namespace.is_some() {
         command.arg("--create-namespace");

@@ -62,7 +62,8 @@ pub struct WizardArgs {
     /// instead of installing into a cluster.
     #[arg(long)]
     pub demo: bool,
-    /// The chart to install (a directory or a chart reference).
+    /// The chart to install: a directory, an archive or a chart reference
+    /// (default: the chart built into this program).
     #[arg(long)]
     pub chart: Option<String>,
     /// The helm binary.
@@ -132,6 +133,8 @@ async fn run_demo(options: DemoOptions) -> anyhow::Result<()> {
 struct ClusterContext {
     target: ReleaseTarget,
     args: WizardArgs,
+    /// Resolved once: the embedded chart's temp file lives as long as the wizard.
+    chart: crate::chart::Chart,
     namespace: String,
     updates: mpsc::UnboundedSender<Update>,
     /// The release the wizard follows (namespace, release); the Releases
@@ -150,14 +153,15 @@ async fn run_cluster(target: ReleaseTarget, args: WizardArgs) -> anyhow::Result<
         .as_ref()
         .map_or_else(|| target.kube.namespace.clone().unwrap_or_else(|| "default".into()), |c| c.namespace.clone());
     let client = connection.map(|c| c.client);
+    let chart = crate::chart::Chart::resolve(args.chart.clone())?;
     let mut app = App::new(Mode::Cluster, form, &target.release, &namespace, args.values.clone());
-    app.install.command = helm_command(&target, &args, &namespace);
+    app.install.command = helm_command(&target, &args, &chart, &namespace);
     let (following, followed) = tokio::sync::watch::channel((namespace.clone(), target.release.clone()));
     if let Some(client) = client {
         tokio::spawn(watch_release(client.clone(), followed, updates_tx.clone()));
         tokio::spawn(watch_fleet(client, namespace.clone(), updates_tx.clone()));
     }
-    let context = ClusterContext { target, args, namespace, updates: updates_tx, following };
+    let context = ClusterContext { target, args, chart, namespace, updates: updates_tx, following };
     start_preflight(&mut app, &context);
     event_loop(app, updates, Some(context)).await
 }
@@ -210,15 +214,19 @@ fn start_preflight(app: &mut App, cluster: &ClusterContext) {
     });
 }
 
-fn helm_command(target: &ReleaseTarget, args: &WizardArgs, namespace: &str) -> Vec<String> {
+fn helm_command(
+    target: &ReleaseTarget,
+    args: &WizardArgs,
+    chart: &crate::chart::Chart,
+    namespace: &str,
+) -> Vec<String> {
     let kube = &target.kube;
     let mut extra = args.helm_args.clone();
     extra.extend(kube.kubeconfig.iter().map(|path| format!("--kubeconfig={}", path.display())));
     extra.extend(kube.context.iter().map(|context| format!("--kube-context={context}")));
     extra.extend(kube.impersonate.iter().map(|user| format!("--kube-as-user={user}")));
     extra.extend(kube.impersonate_groups.iter().map(|group| format!("--kube-as-group={group}")));
-    let chart = args.chart.clone().unwrap_or_else(crate::chart::default_chart);
-    values::helm_command(&args.helm, &target.release, &chart, namespace, &args.values, &extra)
+    values::helm_command(&args.helm, &target.release, chart.reference(), namespace, &args.values, &extra)
 }
 
 async fn event_loop(
@@ -334,7 +342,7 @@ fn start_install(app: &mut App, cluster: &ClusterContext) {
             Some(InstallOutcome::Failed(format!("cannot write {}: {e:#}", cluster.args.values.display())));
         return;
     }
-    app.install.command = helm_command(&cluster.target, &cluster.args, &cluster.namespace);
+    app.install.command = helm_command(&cluster.target, &cluster.args, &cluster.chart, &cluster.namespace);
     app.install.running = true;
     app.install.output.clear();
     app.install.outcome = None;

@@ -236,10 +236,8 @@ pub async fn run(cli: Cli) -> ExitCode {
                 });
             }
             println!("{record}");
-            if qr && let Some(code) = crate::enr::qr::render(record.text(), false) {
-                for line in code.lines {
-                    println!("{line}");
-                }
+            if qr && let Some(code) = crate::enr::qr::ansi(record.text()) {
+                print!("{code}");
             }
             ExitCode::SUCCESS
         }

@@ -125,6 +125,8 @@ pub struct App {
     pub now: SystemTime,
     pub color: bool,
     pub show_help: bool,
+    /// The ENR's QR code alone on the screen, as large a code as fits.
+    pub qr_full_screen: bool,
     pub preflight: Vec<Check>,
     pub form: Form,
     pub install: Install,
@@ -152,6 +154,7 @@ impl App {
             now: SystemTime::now(),
             color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
             show_help: false,
+            qr_full_screen: false,
             preflight: Vec::new(),
             form,
             install: Install::default(),
@@ -199,6 +202,13 @@ impl App {
             self.show_help = false;
             return Action::None;
         }
+        if self.qr_full_screen {
+            // Nothing but the code is drawn, so only the keys its one line names work.
+            if matches!(key.code, KeyCode::Char('z' | 'q') | KeyCode::Esc) {
+                self.qr_full_screen = false;
+            }
+            return Action::None;
+        }
         self.notice = None;
         let editing = self.screen == Screen::Configure;
         match key.code {
@@ -211,6 +221,7 @@ impl App {
             KeyCode::Char('?') if !editing => self.show_help = true,
             KeyCode::Char('f') if !editing => self.follow = true,
             KeyCode::Char('c') if !editing && self.screen == Screen::Enr => return Action::CopyEnr,
+            KeyCode::Char('z') if !editing && self.screen == Screen::Enr => self.qr_full_screen = true,
             KeyCode::Char(digit @ '1'..='6') if !editing => {
                 if let Some(screen) = self.screens().get(digit as usize - '1' as usize) {
                     self.go(*screen);
@@ -380,6 +391,25 @@ mod tests {
         assert_eq!(app.on_key(key(KeyCode::Enter)), Action::None, "a second helm run must not start");
         assert_eq!(app.on_key(key(KeyCode::Char('q'))), Action::None);
         assert_eq!(app.notice.as_deref(), Some(HELM_RUNNING));
+        assert_eq!(app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Action::Quit);
+    }
+
+    #[test]
+    fn z_on_the_enr_screen_shows_the_qr_code_full_screen_and_z_esc_or_q_go_back() {
+        let mut app = cluster_app();
+        app.on_key(key(KeyCode::Char('z')));
+        assert!(!app.qr_full_screen, "z means nothing on the preflight screen");
+        app.on_key(key(KeyCode::Char('4')));
+        assert_eq!(app.screen, Screen::Enr);
+        for leave in [KeyCode::Char('z'), KeyCode::Esc, KeyCode::Char('q')] {
+            app.on_key(key(KeyCode::Char('z')));
+            assert!(app.qr_full_screen);
+            assert_eq!(app.on_key(key(KeyCode::Tab)), Action::None);
+            assert!(app.qr_full_screen && app.screen == Screen::Enr, "other keys do nothing behind the code");
+            assert_eq!(app.on_key(key(leave)), Action::None, "{leave:?} leaves the code, not the wizard");
+            assert!(!app.qr_full_screen);
+        }
+        app.on_key(key(KeyCode::Char('z')));
         assert_eq!(app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Action::Quit);
     }
 

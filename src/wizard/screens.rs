@@ -49,6 +49,10 @@ impl Theme {
 
 pub fn draw(frame: &mut Frame, app: &App) {
     let theme = Theme { color: app.color };
+    if app.qr_full_screen {
+        draw_qr_full_screen(frame, frame.area(), app);
+        return;
+    }
     let [header, body, footer] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(1)]).areas(frame.area());
     draw_header(frame, header, app, &theme);
@@ -89,7 +93,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             let keys = match app.screen {
                 Screen::Configure => "↑/↓ field  ←/→ choose  Enter install  Ctrl-S save  Tab next  Esc quit",
                 Screen::Install => "Enter run helm  Tab/→ next  ? help  q quit",
-                Screen::Enr => "c copy ENR  Tab/→ next  f follow formation  ? help  q quit",
+                Screen::Enr => "c copy ENR  z QR full screen  Tab/→ next  f follow formation  ? help  q quit",
                 _ => "Tab/→ next  ←/Shift-Tab back  1-6 jump  f follow formation  ? help  q quit",
             };
             Line::styled(keys, theme.dim())
@@ -105,6 +109,7 @@ fn draw_help(frame: &mut Frame, body: Rect, app: &App) {
         "1 .. 6          jump to a screen",
         "f               follow formation (move on as it progresses)",
         "c               copy the ENR (ENR screen)",
+        "z               the QR code full screen (ENR screen)",
         "↑ ↓ ← → Enter   edit the values (Configure screen)",
         "Ctrl-S          save the values file",
         "q, Esc, Ctrl-C  quit",
@@ -207,20 +212,22 @@ fn draw_install(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     );
 }
 
+/// The ENR screen has no border: the ENR sits on rows of its own, so a mouse
+/// selection of them copies the ENR and nothing else.
 fn draw_enr(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let block = Block::bordered().title(" Your ENR: paste or scan it into the Obol Launchpad ");
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
+    let title = Line::styled("Your ENR: paste or scan it into the Obol Launchpad", theme.bold());
     let Some(enr) = app.enr.as_deref().filter(|e| !e.is_empty()) else {
         let waiting = match app.mode {
             Mode::Demo => "Creating the ENR key ...",
             Mode::Cluster => "Waiting for the ENR Job to create the key (install first) ...",
         };
-        frame.render_widget(Paragraph::new(waiting).style(theme.dim()), inner);
+        let lines = vec![title, Line::raw(""), Line::styled(waiting, theme.dim())];
+        frame.render_widget(Paragraph::new(Text::from(lines)).wrap(Wrap { trim: false }), area);
         return;
     };
-    let text_height = (enr.chars().count() as u16).div_ceil(inner.width.max(1)) + 3;
-    let [text_area, code_area] = Layout::vertical([Constraint::Length(text_height), Constraint::Min(0)]).areas(inner);
+    let width = area.width.max(1) as usize;
+    let chars: Vec<char> = enr.chars().collect();
+    let enr_lines: Vec<Line> = chars.chunks(width).map(|row| Line::raw(row.iter().collect::<String>())).collect();
     let next = match app.status.as_ref().map(|s| s.phase) {
         Some(Phase::AwaitingOurSignature) => "An invite names you: accept it in the Launchpad with this ENR.",
         Some(Phase::KeyReady | Phase::WaitingForInvite) | None => {
@@ -228,28 +235,73 @@ fn draw_enr(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         }
         Some(_) => "Accepted. Formation continues on the next screen.",
     };
-    frame.render_widget(
-        Paragraph::new(Text::from(vec![Line::raw(enr.to_string()), Line::raw(""), Line::styled(next, theme.bold())]))
-            .wrap(Wrap { trim: false }),
-        text_area,
-    );
-    match app.qr.get(enr, app.color) {
-        Some(code) if code.width <= code_area.width && code.height <= code_area.height => {
-            let x = code_area.x + (code_area.width - code.width) / 2;
-            let at = Rect { x, y: code_area.y, width: code.width, height: code.height };
+    let [title_area, enr_area, _, next_area, _, code_area] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(enr_lines.len() as u16),
+        Constraint::Length(1),
+        Constraint::Length(wrapped_height(next, width)),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    frame.render_widget(title, title_area);
+    frame.render_widget(Paragraph::new(Text::from(enr_lines)), enr_area);
+    frame.render_widget(Paragraph::new(Line::styled(next, theme.bold())).wrap(Wrap { trim: true }), next_area);
+    let advice = "press z to show it full screen, or c to copy the ENR.";
+    draw_code(frame, code_area, app, enr, false, advice, theme.warn());
+}
+
+/// The code centred across `area` (and down it when `middle`), or why it
+/// does not fit and what to do (`advice`) rather than a code cut short.
+fn draw_code(frame: &mut Frame, area: Rect, app: &App, enr: &str, middle: bool, advice: &str, style: Style) {
+    match app.qr.get(enr) {
+        Some(code) if code.width <= area.width && code.height <= area.height => {
+            let x = area.x + (area.width - code.width) / 2;
+            let y = if middle { area.y + (area.height - code.height) / 2 } else { area.y };
+            let at = Rect { x, y, width: code.width, height: code.height };
             frame.render_widget(Paragraph::new(Text::from(code.lines.clone())), at);
         }
         Some(code) => frame.render_widget(
             Paragraph::new(format!(
-                "The QR code needs {}x{} characters; this terminal leaves {}x{}. Enlarge the window, or press c to copy the ENR.",
-                code.width, code.height, code_area.width, code_area.height
+                "The QR code needs {}x{} characters and this screen leaves {}x{}: {advice}",
+                code.width, code.height, area.width, area.height
             ))
-            .style(theme.warn())
+            .style(style)
             .wrap(Wrap { trim: true }),
-            code_area,
+            area,
         ),
-        None => frame.render_widget(Paragraph::new("This ENR cannot be drawn as a QR code."), code_area),
+        None => frame.render_widget(Paragraph::new("This ENR cannot be drawn as a QR code."), area),
     }
+}
+
+/// How many rows `text` takes when word-wrapped at `width`.
+fn wrapped_height(text: &str, width: usize) -> u16 {
+    let width = width.max(1);
+    let (mut rows, mut used) = (1, 0);
+    for word in text.split_whitespace().map(|w| w.chars().count()) {
+        if used > 0 && used + 1 + word <= width {
+            used += 1 + word;
+            continue;
+        }
+        if used > 0 {
+            rows += 1;
+        }
+        // A word longer than the width is cut across rows.
+        rows += (word - 1) / width;
+        used = (word - 1) % width + 1;
+    }
+    rows as u16
+}
+
+/// The QR code alone, centred, with the one line that says how to leave.
+fn draw_qr_full_screen(frame: &mut Frame, area: Rect, app: &App) {
+    let [code_area, leave_area] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
+    frame.render_widget(Line::raw("z, Esc or q: back to the ENR screen").centered(), leave_area);
+    let Some(enr) = app.enr.as_deref().filter(|e| !e.is_empty()) else {
+        frame.render_widget(Paragraph::new("No ENR yet: the key has not been created."), code_area);
+        return;
+    };
+    draw_code(frame, code_area, app, enr, true, "enlarge the window.", Style::new());
 }
 
 fn phase_text(phase: Phase) -> &'static str {

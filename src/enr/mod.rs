@@ -30,17 +30,24 @@ pub const KEY_FILE_NAME: &str = "charon-enr-private-key";
 /// What can be wrong with an ENR key or record.
 #[derive(Debug, thiserror::Error)]
 pub enum EnrError {
+    #[error("the ENR private key has {found} characters, expected 64 hex characters (32 bytes)")]
+    KeyLength { found: usize },
     #[error(
-        "the ENR private key must be exactly 64 lower-case hex characters (Charon's format: no 0x prefix, \
-         no whitespace or newline); found {found}"
+        "the ENR private key has the non-hex character {character:?} at position {position} (counting from 1); \
+         Charon's key file holds only the 64 hex characters"
     )]
-    KeyFormat { found: String },
-    #[error("the ENR private key is not a valid secp256k1 scalar (zero or not below the curve order)")]
+    KeyCharacter { character: char, position: usize },
+    #[error(
+        "the ENR private key starts with a 0x prefix, which Charon refuses: the file holds the 64 hex characters alone"
+    )]
+    KeyPrefix,
+    #[error(
+        "the ENR private key is not a valid secp256k1 scalar (zero or not below the curve order); Charon would \
+         silently reduce it to another key"
+    )]
     KeyOutOfRange,
-    #[error(
-        "ENR key file {path} has mode {mode:o}, open to others; Charon keeps it at 0600 (fix with: chmod 600 {path})"
-    )]
-    KeyFileMode { path: String, mode: u32 },
+    #[error("the ENR private key file holds a byte that is not text at position {position} (counting from 1)")]
+    KeyNotText { position: usize },
     #[error("ENR key file {path}: {source}")]
     KeyFileIo { path: String, source: std::io::Error },
     #[error("refusing to overwrite the existing ENR key file {path}: an existing key is never replaced")]
@@ -74,16 +81,24 @@ impl EnrPrivateKey {
         }
     }
 
-    /// Parses Charon's key format strictly: 64 lower-case hex characters and
-    /// nothing else, so a key that Charon would read differently is refused.
+    /// Reads a key as Charon's `k1util.Load` does: surrounding whitespace
+    /// (Unicode's, as Go's `strings.TrimSpace`) is ignored and the hex may be
+    /// in either case. Where Charon would read a different key than the text
+    /// says (fewer or more than 64 hex characters are padded or cut, an
+    /// out-of-range value is reduced) the key is refused instead. Errors name
+    /// the problem and never echo the key.
     pub fn from_charon_hex(text: &str) -> Result<Self, EnrError> {
-        let well_formed = text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !well_formed {
-            return Err(EnrError::KeyFormat { found: describe_key_text(text) });
+        let leading = text.chars().take_while(|c| c.is_whitespace()).count();
+        let key = text.trim();
+        if key.starts_with("0x") || key.starts_with("0X") {
+            return Err(EnrError::KeyPrefix);
         }
-        let bytes =
-            Zeroizing::new(hex::decode(text).map_err(|_| EnrError::KeyFormat { found: describe_key_text(text) })?);
-        SigningKey::from_slice(&bytes).map(Self).map_err(|_| EnrError::KeyOutOfRange)
+        if let Some((i, character)) = key.chars().enumerate().find(|(_, c)| !c.is_ascii_hexdigit()) {
+            return Err(EnrError::KeyCharacter { character, position: leading + i + 1 });
+        }
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(key, bytes.as_mut()).map_err(|_| EnrError::KeyLength { found: key.len() })?;
+        SigningKey::from_slice(bytes.as_ref()).map(Self).map_err(|_| EnrError::KeyOutOfRange)
     }
 
     /// The key in Charon's format: lower-case hex, no prefix, no newline.
@@ -91,17 +106,20 @@ impl EnrPrivateKey {
         Zeroizing::new(hex::encode(self.0.to_bytes()))
     }
 
-    /// Loads a key file written by Charon (or by [`EnrPrivateKey::save_new`]).
+    /// Loads a key file as Charon loads it (see [`EnrPrivateKey::from_charon_hex`]).
+    /// Charon reads the file whatever its mode, so a mode open to others is
+    /// logged as a warning with the fix rather than refused.
     pub fn load(path: &Path) -> Result<Self, EnrError> {
         let io = |source| EnrError::KeyFileIo { path: path.display().to_string(), source };
-        // Charon writes 0600. A Kubernetes Secret volume with an fsGroup adds
-        // group read, which is still private to the pod; anything wider is not.
         let mode = fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
-        if mode & 0o137 != 0 {
-            return Err(EnrError::KeyFileMode { path: path.display().to_string(), mode });
+        if let Some(warning) = key_file_mode_warning(path, mode) {
+            tracing::warn!("{warning}");
         }
-        let text = Zeroizing::new(fs::read_to_string(path).map_err(io)?);
-        Self::from_charon_hex(&text)
+        let bytes = Zeroizing::new(fs::read(path).map_err(io)?);
+        let text = std::str::from_utf8(&bytes).map_err(|e| EnrError::KeyNotText {
+            position: String::from_utf8_lossy(&bytes[..e.valid_up_to()]).chars().count() + 1,
+        })?;
+        Self::from_charon_hex(text)
     }
 
     /// Writes the key to a new file with mode 0600. Never overwrites: an
@@ -155,20 +173,19 @@ fn rlp_list(write_items: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
     out
 }
 
-/// Describes malformed key text without echoing any of it: the text may be a
-/// real key with a stray character, and errors end up in logs.
-fn describe_key_text(text: &str) -> String {
-    let mut problems = vec![format!("{} characters", text.len())];
-    if text.starts_with("0x") {
-        problems.push("a 0x prefix".into());
-    }
-    if text.chars().any(char::is_whitespace) {
-        problems.push("whitespace or a newline".into());
-    }
-    if text.bytes().any(|b| b.is_ascii_uppercase()) {
-        problems.push("upper-case letters".into());
-    }
-    problems.join(", ")
+/// Why a key file's mode deserves a warning, if it does. Charon writes
+/// 0600; group read is what a Kubernetes Secret volume with an fsGroup adds
+/// and stays private to the pod, but others reading it, or anyone but the
+/// owner replacing it, is not.
+pub fn key_file_mode_warning(path: &Path, mode: u32) -> Option<String> {
+    let mode = mode & 0o777;
+    (mode & 0o026 != 0).then(|| {
+        format!(
+            "ENR key file {path} has mode {mode:o}, open to others; Charon reads it anyway but writes its keys 0600 \
+             (fix with: chmod 600 {path})",
+            path = path.display()
+        )
+    })
 }
 
 /// A parsed and signature-checked ENR.
@@ -252,15 +269,90 @@ mod tests {
         assert_eq!(parsed, record);
     }
 
+    /// The secp256k1 group order n: the first value that is not a key.
+    const ORDER: &str = "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141";
+
+    fn assert_never_echoes(message: &str, hex: &str) {
+        for window in hex.as_bytes().windows(6) {
+            let window = std::str::from_utf8(window).unwrap();
+            assert!(!message.to_lowercase().contains(window), "the error leaks key material: {message}");
+        }
+    }
+
     #[test]
-    fn key_text_with_a_prefix_newline_or_capitals_is_refused_without_echoing_it() {
+    fn key_text_is_read_as_charon_reads_it_whitespace_around_and_either_case() {
         let key = EnrPrivateKey::generate().unwrap();
         let hex = key.to_charon_hex();
-        for bad in [format!("0x{}", *hex), format!("{}\n", *hex), hex.to_uppercase(), hex[..63].to_string()] {
-            let message = EnrPrivateKey::from_charon_hex(&bad).unwrap_err().to_string();
-            assert!(message.contains("64 lower-case hex"), "{message}");
-            assert!(!message.contains(&hex[..8]), "the error leaks key material: {message}");
+        let mixed: String =
+            hex.chars().enumerate().map(|(i, c)| if i % 2 == 0 { c.to_ascii_uppercase() } else { c }).collect();
+        for form in [
+            format!("{}\n", *hex),
+            format!("{}\r\n", *hex),
+            format!("  \t{}  \n\n", *hex),
+            format!("\u{a0}{}\u{2003}", *hex),
+            hex.to_uppercase(),
+            mixed,
+        ] {
+            let read = EnrPrivateKey::from_charon_hex(&form).unwrap_or_else(|e| panic!("{form:?}: {e}"));
+            assert_eq!(read.record(), key.record(), "{form:?} is the same key");
         }
+    }
+
+    #[test]
+    fn key_text_of_the_wrong_length_is_refused_with_its_length() {
+        let hex = EnrPrivateKey::generate().unwrap().to_charon_hex();
+        for (text, found) in [(&hex[..63], 63), (&hex[..62], 62), ("", 0), ("\n", 0)] {
+            let error = EnrPrivateKey::from_charon_hex(text).unwrap_err();
+            assert!(matches!(error, EnrError::KeyLength { found: f } if f == found), "{text:?}: {error:?}");
+            assert!(error.to_string().contains(&format!("{found} characters, expected 64")), "{error}");
+        }
+        let longer = format!("{}ab", *hex);
+        let message = EnrPrivateKey::from_charon_hex(&longer).unwrap_err().to_string();
+        assert!(message.contains("66 characters, expected 64"), "{message}");
+        assert_never_echoes(&message, &hex);
+    }
+
+    #[test]
+    fn a_non_hex_character_is_named_with_its_position_but_not_the_key() {
+        let hex = EnrPrivateKey::generate().unwrap().to_charon_hex();
+        let cases = [
+            (format!("{}g{}", &hex[..9], &hex[10..]), 'g', 10),
+            (format!("{} {}", &hex[..32], &hex[32..]), ' ', 33),
+            (format!("\n  {}z", &hex[..63]), 'z', 67),
+            (format!("{}é", &hex[..63]), 'é', 64),
+        ];
+        for (text, character, position) in cases {
+            let error = EnrPrivateKey::from_charon_hex(&text).unwrap_err();
+            assert!(
+                matches!(error, EnrError::KeyCharacter { character: c, position: p } if c == character && p == position),
+                "{text:?}: {error:?}"
+            );
+            let message = error.to_string();
+            assert!(message.contains(&format!("{character:?} at position {position}")), "{message}");
+            assert_never_echoes(&message, &hex);
+        }
+    }
+
+    #[test]
+    fn a_0x_prefix_is_refused_as_a_prefix() {
+        let hex = EnrPrivateKey::generate().unwrap().to_charon_hex();
+        for text in [format!("0x{}", *hex), format!(" 0X{}\n", *hex)] {
+            let error = EnrPrivateKey::from_charon_hex(&text).unwrap_err();
+            assert!(matches!(error, EnrError::KeyPrefix), "{error:?}");
+            assert!(error.to_string().contains("0x prefix"));
+            assert_never_echoes(&error.to_string(), &hex);
+        }
+    }
+
+    #[test]
+    fn zero_and_values_from_the_group_order_up_are_refused_as_out_of_range() {
+        let max = "f".repeat(64);
+        for text in ["0".repeat(64).as_str(), ORDER, ORDER.to_uppercase().as_str(), max.as_str()] {
+            let error = EnrPrivateKey::from_charon_hex(text).unwrap_err();
+            assert!(matches!(error, EnrError::KeyOutOfRange), "{error:?}");
+        }
+        let below = format!("{}40", &ORDER[..62]);
+        assert!(EnrPrivateKey::from_charon_hex(&below).is_ok(), "n - 1 is the largest key");
     }
 
     #[test]
@@ -285,14 +377,68 @@ mod tests {
         assert_eq!(EnrPrivateKey::load(&path).unwrap().record(), key.record());
     }
 
+    /// Runs `f` with `tracing` output captured, and returns what it logged.
+    fn logged(f: impl FnOnce()) -> String {
+        let sink = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || Sink(writer.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(sink.lock().unwrap().clone()).unwrap()
+    }
+
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
     #[test]
-    fn a_key_file_readable_by_others_is_refused_with_the_fix() {
+    fn a_key_file_with_a_trailing_newline_and_mode_0644_loads_with_a_warning_naming_the_fix() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(KEY_FILE_NAME);
-        EnrPrivateKey::generate().unwrap().save_new(&path).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        let message = EnrPrivateKey::load(&path).unwrap_err().to_string();
-        assert!(message.contains("chmod 600"), "{message}");
+        let key = EnrPrivateKey::generate().unwrap();
+        fs::write(&path, format!("{}\n", *key.to_charon_hex())).unwrap();
+        for mode in [0o644, 0o666, 0o604, 0o620] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            let mut loaded = None;
+            let log = logged(|| loaded = Some(EnrPrivateKey::load(&path)));
+            assert_eq!(loaded.unwrap().unwrap().record(), key.record(), "mode {mode:o}");
+            assert!(log.contains("WARN") && log.contains(&format!("mode {mode:o}")), "mode {mode:o}: {log}");
+            assert!(log.contains(&format!("chmod 600 {}", path.display())), "{log}");
+            assert_never_echoes(&log, &key.to_charon_hex());
+        }
+    }
+
+    #[test]
+    fn a_key_file_private_to_its_owner_or_group_loads_without_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE_NAME);
+        let key = EnrPrivateKey::generate().unwrap();
+        key.save_new(&path).unwrap();
+        for mode in [0o600, 0o400, 0o640, 0o440] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            let log = logged(|| assert_eq!(EnrPrivateKey::load(&path).unwrap().record(), key.record()));
+            assert!(log.is_empty(), "mode {mode:o}: {log}");
+        }
+    }
+
+    #[test]
+    fn a_key_file_that_is_not_text_is_refused_with_the_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE_NAME);
+        fs::write(&path, b"\n0123\xff").unwrap();
+        let error = EnrPrivateKey::load(&path).unwrap_err();
+        assert!(matches!(error, EnrError::KeyNotText { position: 6 }), "{error:?}");
     }
 
     #[test]

@@ -40,7 +40,15 @@ pub struct EnrDocument {
 
 pub async fn run(args: EnrArgs) -> ExitCode {
     let record = match &args.key_file {
-        Some(path) => EnrPrivateKey::load(path).map(|key| key.record()).map_err(anyhow::Error::from),
+        Some(path) => {
+            // Loading logs this, but the plugin has no log: say it on stderr.
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path).map(|m| m.permissions().mode()).unwrap_or(0o600);
+            if let Some(warning) = crate::enr::key_file_mode_warning(path, mode) {
+                eprintln!("warning: {warning}");
+            }
+            EnrPrivateKey::load(path).map(|key| key.record()).map_err(anyhow::Error::from)
+        }
         None => from_release(&args.target).await,
     };
     let record = match record {
@@ -58,11 +66,9 @@ pub async fn run(args: EnrArgs) -> ExitCode {
     }
     println!("{record}");
     if args.qr
-        && let Some(code) = crate::enr::qr::render(record.text(), false)
+        && let Some(code) = crate::enr::qr::ansi(record.text())
     {
-        for line in code.lines {
-            println!("{line}");
-        }
+        print!("{code}");
     }
     ExitCode::SUCCESS
 }

@@ -139,6 +139,8 @@ pub struct App {
     pub now: SystemTime,
     pub color: bool,
     pub show_help: bool,
+    /// The ENR's QR code alone on the screen, as large a code as fits.
+    pub qr_full_screen: bool,
     /// "Quit with unsaved values?" is on screen.
     pub confirm_quit: bool,
     pub preflight: Vec<Check>,
@@ -174,6 +176,7 @@ impl App {
             now: SystemTime::now(),
             color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
             show_help: false,
+            qr_full_screen: false,
             confirm_quit: false,
             preflight: Vec::new(),
             preflight_scroll: 0,
@@ -228,7 +231,7 @@ impl App {
                 ("Ctrl-S".into(), "save the values file"),
             ],
             Screen::Install => vec![("Enter".into(), "install with these values")],
-            Screen::Enr => vec![("c".into(), "copy the ENR")],
+            Screen::Enr => vec![("c".into(), "copy the ENR"), ("z".into(), "QR code full screen")],
             Screen::Releases => vec![("↑ ↓".into(), "select a release"), ("Enter".into(), "follow it")],
             _ => Vec::new(),
         };
@@ -271,6 +274,13 @@ impl App {
             self.show_help = false;
             return Action::None;
         }
+        if self.qr_full_screen {
+            // Nothing but the code is drawn, so only the keys its one line names work.
+            if matches!(key.code, KeyCode::Char('z' | 'q') | KeyCode::Esc) {
+                self.qr_full_screen = false;
+            }
+            return Action::None;
+        }
         if self.confirm_quit {
             return self.on_confirm_key(key);
         }
@@ -311,6 +321,7 @@ impl App {
             (Screen::Preflight, KeyCode::PageDown) => self.preflight_scroll = self.preflight_scroll.saturating_add(10),
             (Screen::Install, KeyCode::Enter | KeyCode::Char('i')) => return self.request_install(),
             (Screen::Enr, KeyCode::Char('c')) => return Action::CopyEnr,
+            (Screen::Enr, KeyCode::Char('z')) => self.qr_full_screen = true,
             _ => {}
         }
         Action::None
@@ -615,6 +626,25 @@ mod tests {
         assert_eq!(app.on_key(key(KeyCode::Enter)), Action::None, "a second helm run must not start");
         assert_eq!(app.on_key(key(KeyCode::Char('q'))), Action::None);
         assert_eq!(app.notice.as_deref(), Some(HELM_RUNNING));
+        assert_eq!(app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Action::Quit);
+    }
+
+    #[test]
+    fn z_on_the_enr_screen_shows_the_qr_code_full_screen_and_z_esc_or_q_go_back() {
+        let mut app = cluster_app();
+        app.on_key(key(KeyCode::Char('z')));
+        assert!(!app.qr_full_screen, "z means nothing on the preflight screen");
+        app.on_key(key(KeyCode::Char('4')));
+        assert_eq!(app.screen, Screen::Enr);
+        for leave in [KeyCode::Char('z'), KeyCode::Esc, KeyCode::Char('q')] {
+            app.on_key(key(KeyCode::Char('z')));
+            assert!(app.qr_full_screen);
+            assert_eq!(app.on_key(key(KeyCode::Tab)), Action::None);
+            assert!(app.qr_full_screen && app.screen == Screen::Enr, "other keys do nothing behind the code");
+            assert_eq!(app.on_key(key(leave)), Action::None, "{leave:?} leaves the code, not the wizard");
+            assert!(!app.qr_full_screen);
+        }
+        app.on_key(key(KeyCode::Char('z')));
         assert_eq!(app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Action::Quit);
     }
 

@@ -49,6 +49,10 @@ impl Theme {
 
 pub fn draw(frame: &mut Frame, app: &App) {
     let theme = Theme { color: app.color };
+    if app.qr_full_screen {
+        draw_qr_full_screen(frame, frame.area(), app);
+        return;
+    }
     // A notice (an error, the clipboard's answer) wraps onto as many lines
     // as it needs, up to a third of the screen.
     let footer_height = match &app.notice {
@@ -256,53 +260,88 @@ fn draw_install(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     );
 }
 
+/// The ENR screen has no border: the ENR sits on rows of its own, so a mouse
+/// selection of them copies the ENR and nothing else.
 fn draw_enr(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let block = Block::bordered().title(" Your ENR: paste or scan it into the Obol Launchpad ");
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
+    let title = Line::styled("Your ENR: paste or scan it into the Obol Launchpad", theme.bold());
     let Some(enr) = app.enr.as_deref().filter(|e| !e.is_empty()) else {
         let waiting = match app.mode {
             Mode::Demo => "Creating the ENR key ...",
             Mode::Cluster => "Waiting for the ENR Job to create the key (install first) ...",
         };
-        frame.render_widget(Paragraph::new(waiting).style(theme.dim()), inner);
+        let lines = vec![title, Line::raw(""), Line::styled(waiting, theme.dim())];
+        frame.render_widget(Paragraph::new(Text::from(lines)).wrap(Wrap { trim: false }), area);
         return;
     };
-    let text_height = (enr.chars().count() as u16).div_ceil(inner.width.max(1)) + 3;
-    let [text_area, code_area] = Layout::vertical([Constraint::Length(text_height), Constraint::Min(0)]).areas(inner);
-    let next = match app.status.as_ref().map(|s| s.phase) {
-        Some(Phase::AwaitingOurSignature) => "An invite names you: accept it in the Launchpad with this ENR.",
-        Some(Phase::KeyReady | Phase::WaitingForInvite) | None => {
+    let width = area.width.max(1) as usize;
+    let chars: Vec<char> = enr.chars().collect();
+    let enr_lines: Vec<Line> = chars.chunks(width).map(|row| Line::raw(row.iter().collect::<String>())).collect();
+    let next = match (app.mode, app.status.as_ref().map(|s| s.phase)) {
+        (Mode::Demo, Some(Phase::AwaitingOurSignature)) => {
+            "An invite names you. In this demo the simulated Launchpad signs it for you in a few seconds; with a \
+             real cluster you accept it in the Launchpad with this ENR."
+        }
+        (Mode::Demo, Some(Phase::KeyReady | Phase::WaitingForInvite) | None) => {
+            "Next: the simulated Launchpad proposes a cluster with your address and this ENR (3 s after the start)."
+        }
+        (Mode::Cluster, Some(Phase::AwaitingOurSignature)) => {
+            "An invite names you: accept it in the Launchpad with this ENR."
+        }
+        (Mode::Cluster, Some(Phase::KeyReady | Phase::WaitingForInvite) | None) => {
             "Next: the cluster creator adds your address and this ENR in the Launchpad."
         }
-        Some(_) => "Accepted. Formation continues on the next screen.",
+        (_, Some(_)) => "Accepted. Formation continues on the next screen.",
     };
-    frame.render_widget(
-        Paragraph::new(Text::from(vec![Line::raw(enr.to_string()), Line::raw(""), Line::styled(next, theme.bold())]))
-            .wrap(Wrap { trim: false }),
-        text_area,
-    );
-    match app.qr.get(enr, app.color) {
-        Some(code) if code.width <= code_area.width && code.height <= code_area.height => {
-            let x = code_area.x + (code_area.width - code.width) / 2;
-            let at = Rect { x, y: code_area.y, width: code.width, height: code.height };
+    let [title_area, enr_area, _, next_area, _, code_area] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(enr_lines.len() as u16),
+        Constraint::Length(1),
+        Constraint::Length(wrapped_height(next, area.width)),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    frame.render_widget(title, title_area);
+    frame.render_widget(Paragraph::new(Text::from(enr_lines)), enr_area);
+    frame.render_widget(Paragraph::new(Line::styled(next, theme.bold())).wrap(Wrap { trim: true }), next_area);
+    let advice = "press z to show it full screen, or c to copy the ENR.";
+    draw_code(frame, code_area, app, enr, false, advice, theme.warn());
+}
+
+/// The code centred across `area` (and down it when `middle`), or why it
+/// does not fit and what to do (`advice`) rather than a code cut short.
+fn draw_code(frame: &mut Frame, area: Rect, app: &App, enr: &str, middle: bool, advice: &str, style: Style) {
+    match app.qr.get(enr) {
+        Some(code) if code.width <= area.width && code.height <= area.height => {
+            let x = area.x + (area.width - code.width) / 2;
+            let y = if middle { area.y + (area.height - code.height) / 2 } else { area.y };
+            let at = Rect { x, y, width: code.width, height: code.height };
             frame.render_widget(Paragraph::new(Text::from(code.lines.clone())), at);
         }
         Some(code) => frame.render_widget(
             Paragraph::new(format!(
-                "The QR code needs {}x{} characters; this terminal leaves {}x{}. Enlarge the window, or press c to copy the ENR.",
-                code.width, code.height, code_area.width, code_area.height
+                "The QR code needs {}x{} characters and this screen leaves {}x{}: {advice}",
+                code.width, code.height, area.width, area.height
             ))
-            .style(theme.warn())
+            .style(style)
             .wrap(Wrap { trim: true }),
-            code_area,
+            area,
         ),
-        None => frame.render_widget(Paragraph::new("This ENR cannot be drawn as a QR code."), code_area),
+        None => frame.render_widget(Paragraph::new("This ENR cannot be drawn as a QR code."), area),
     }
 }
 
-/// `text` word-wrapped to fit `width` (a bordered box's) after `indent`
-/// spaces, each line indented, so a long error stays under its field.
+/// The QR code alone, centred, with the one line that says how to leave.
+fn draw_qr_full_screen(frame: &mut Frame, area: Rect, app: &App) {
+    let [code_area, leave_area] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
+    frame.render_widget(Line::raw("z, Esc or q: back to the ENR screen").centered(), leave_area);
+    let Some(enr) = app.enr.as_deref().filter(|e| !e.is_empty()) else {
+        frame.render_widget(Paragraph::new("No ENR yet: the key has not been created."), code_area);
+        return;
+    };
+    draw_code(frame, code_area, app, enr, true, "enlarge the window.", Style::new());
+}
+
 fn indented(text: &str, indent: usize, width: u16) -> impl Iterator<Item = String> {
     let room = (width as usize).saturating_sub(indent + 2).max(20);
     let mut lines: Vec<String> = Vec::new();

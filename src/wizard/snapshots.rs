@@ -264,6 +264,17 @@ fn enr_as_text_and_qr_code_or_a_message_when_too_small() {
 }
 
 #[test]
+fn enr_on_100x32_names_the_full_screen_key_and_the_full_screen_view_shows_the_code_alone() {
+    let mut app = app(Mode::Cluster, Screen::Enr);
+    app.enr = Some(ENR.into());
+    app.status = Some(status(Phase::WaitingForInvite));
+    insta::assert_snapshot!("enr_100x32", draw(&app, 100, 32));
+    app.qr_full_screen = true;
+    insta::assert_snapshot!("qr_full_screen_100x32", draw(&app, 100, 32));
+    insta::assert_snapshot!("qr_full_screen_too_small_80x24", draw(&app, 80, 24));
+}
+
+#[test]
 fn enr_without_colour() {
     let mut app = app(Mode::Demo, Screen::Enr);
     app.color = false;

@@ -1,12 +1,16 @@
 # The two entry points of the README: `make demo` (the main job) and
 # `make test` (everything CI runs). The other targets are their steps.
-.PHONY: demo test bed vectors images lint unit-and-integration chart-lint
+.PHONY: demo test pictures bed vectors images lint unit-and-integration chart-lint
 
 demo:
 	cargo build --release --locked --bins
 	target/release/dv-tui --demo
 
 test: bed vectors images lint unit-and-integration chart-lint
+
+# The README's screenshots and animation, from a real run of the demo.
+pictures:
+	assets/pictures/make
 
 bed:
 	tests/bed/setup

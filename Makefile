@@ -1,6 +1,6 @@
 # The two entry points of the README: `make demo` (the main job) and
 # `make test` (everything CI runs). The other targets are their steps.
-.PHONY: demo test release bed vectors images lint unit-and-integration chart-lint
+.PHONY: demo test release pictures bed vectors images lint unit-and-integration chart-lint
 
 demo:
 	cargo build --release --locked --bins
@@ -13,6 +13,10 @@ test: bed vectors images lint unit-and-integration chart-lint
 release:
 	cargo build --release --locked --bins
 	assets/release/build "$${CARGO_TARGET_DIR:-target}/release" dist
+
+# The README's screenshots and animation, from a real run of the demo.
+pictures:
+	assets/pictures/make
 
 bed:
 	tests/bed/setup

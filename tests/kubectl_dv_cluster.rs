@@ -93,7 +93,7 @@ async fn install_enr_and_status_follow_a_release_from_helm_to_the_sidecars_statu
 
     let text = plugin(&["status", "-n", "plugin", "--release", "my-dv"]);
     let text = String::from_utf8(text.stdout).unwrap();
-    assert!(text.contains("waiting_for_invite") && text.contains(&enr), "{text}");
+    assert!(text.contains("phase      Waiting for an invite") && text.contains(&enr), "in words: {text}");
     let detail = format!("detail     no cluster invite on http://{api} names operator {OPERATOR}");
     assert!(text.contains(&detail), "the text says why no invite is used:\n{text}");
 
@@ -152,10 +152,59 @@ fn status_with_an_unknown_context_fails_with_the_usage_exit_code() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("kubeconfig"), "{out:?}");
 }
 
+/// Two releases in two namespaces: `status -A` lists both, one line each,
+/// and the wizard opens on its Releases screen and follows the one chosen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_all_namespaces_lists_every_release_one_line_each_and_the_wizard_opens_on_them() {
+    bed().create_restricted_namespace("fleet-a").await;
+    bed().create_restricted_namespace("fleet-b").await;
+    install("fleet-a", "one", &[]);
+    install("fleet-b", "two", &[]);
+
+    let out = plugin(&["status", "-A"]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let header = table.lines().next().unwrap();
+    for column in ["NAMESPACE", "RELEASE", "PHASE", "SIGNED", "PEERS", "CHARON", "VC DUTIES", "AGE"] {
+        assert!(header.contains(column), "{header}");
+    }
+    for (namespace, release) in [("fleet-a", "one"), ("fleet-b", "two")] {
+        let line = table
+            .lines()
+            .find(|l| l.split_whitespace().take(2).eq([namespace, release]))
+            .unwrap_or_else(|| panic!("no line for {namespace}/{release}:\n{table}"));
+        assert!(line.contains("not started"), "no sidecar has run: {line}");
+    }
+    let fleet = stdout_json(&plugin(&["status", "-A", "-o", "json"]));
+    assert_matches("fleet.v1", &fleet);
+    let releases = fleet["releases"].as_array().unwrap();
+    for view in releases {
+        assert_matches("release-status.v1", view);
+    }
+    assert!(releases.iter().any(|v| v["namespace"] == "fleet-b" && v["release"] == "two"), "{fleet}");
+
+    let work = tempfile::tempdir().unwrap();
+    let command = format!(
+        "env KUBECONFIG={} XDG_STATE_HOME={} {} -n fleet-a --release one -f {}/values.yaml",
+        bed().kubeconfig.display(),
+        work.path().display(),
+        env!("CARGO_BIN_EXE_dv-tui"),
+        work.path().display()
+    );
+    let tmux = support::tmux::Tmux::start(work.path(), &command, 140, 40);
+    let screen = tmux.wait_for(&["Releases:", "fleet-b", "two"], Duration::from_secs(30));
+    assert!(screen.contains("1 Releases") && screen.contains("fleet-a"), "{screen}");
+    // The screen lists the releases in the order `status -A` does.
+    let two = releases.iter().position(|v| v["namespace"] == "fleet-b").unwrap();
+    tmux.keys(&vec!["Down"; two]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["dv-pod fleet-b/two"], Duration::from_secs(10));
+}
+
 #[test]
-fn completions_are_generated_for_bash() {
-    let out = plugin(&["completions", "bash"]);
-    assert!(out.status.success());
-    let script = String::from_utf8(out.stdout).unwrap();
-    assert!(script.contains("kubectl-dv") && script.contains("status"), "{script}");
+fn as_impersonates_a_user_and_what_it_may_not_read_is_named() {
+    let user = "system:serviceaccount:plugin-as:nobody";
+    let view = stdout_json(&plugin(&["status", "-o", "json", "-n", "plugin-as", "--release", "r", "--as", user]));
+    let problems = view["problems"].to_string();
+    assert!(problems.contains("forbidden") && problems.contains(user), "{problems}");
 }

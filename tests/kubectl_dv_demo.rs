@@ -59,3 +59,46 @@ fn a_missing_charon_binary_is_named_with_how_to_fix_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/nonexistent/charon") && stderr.contains("pass --charon"), "{stderr}");
 }
+
+#[test]
+fn a_charon_that_is_not_charon_fails_at_once_with_the_fix() {
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-dv"))
+        .args(["demo", "--json", "--charon", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/bin/true is not charon") && stderr.contains("pass --charon"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10), "it fails before starting anything");
+}
+
+/// The text mode (stdout not a terminal): it says first that the simulated
+/// Launchpad signs for the user, phases in words, and on Ctrl-C where the
+/// logs are.
+#[test]
+fn the_text_demo_says_who_signs_speaks_in_words_and_an_interrupt_names_the_logs() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dv-tui"))
+        .args(["--demo", "--signing-window-seconds", "30"])
+        .env("DV_CHARON", bin("charon"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let notice = lines.next().unwrap().unwrap();
+    assert!(notice.contains("simulated Launchpad") && notice.contains("signs for you"), "{notice}");
+    let logs = lines.next().unwrap().unwrap();
+    let work_dir = logs.strip_prefix("logs: ").unwrap_or_else(|| panic!("{logs}")).to_string();
+    let worded = lines
+        .map(Result::unwrap)
+        .find(|line| line.contains("Waiting for") || line.contains("waiting for"))
+        .expect("a progress line with a phase in words");
+    assert!(!worded.contains("waiting_for") && !worded.contains("StartingNodes"), "{worded}");
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("demo interrupted; its logs are in {work_dir}")), "{stderr}");
+}

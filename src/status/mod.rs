@@ -82,13 +82,14 @@ impl Phase {
         }
     }
 
-    /// [`Phase::describe`] in a few words, for tables.
+    /// [`Phase::describe`] in a few words, for tables and lists of nodes
+    /// (so said of any node, not only the reader's).
     pub fn label(self) -> &'static str {
         match self {
             Phase::KeyReady => "key ready",
             Phase::WaitingForInvite => "waiting for invite",
-            Phase::AwaitingOurSignature => "needs your signature",
-            Phase::WaitingForSignatures => "waiting for signatures",
+            Phase::AwaitingOurSignature => "awaiting its operator's signature",
+            Phase::WaitingForSignatures => "waiting for the other signatures",
             Phase::DkgRunning => "key generation",
             Phase::DkgFailed => "key generation failed",
             Phase::Done => "formed",

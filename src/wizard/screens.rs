@@ -480,7 +480,7 @@ fn detail_lines(status: &Status, app: &App, theme: &Theme) -> Vec<Line<'static>>
             .iter()
             .enumerate()
             .skip(1)
-            .map(|(i, phase)| format!("operator-{}: {}", i + 1, phase.map_or("starting", Phase::name)))
+            .map(|(i, phase)| format!("operator-{}: {}", i + 1, phase.map_or("starting", Phase::label)))
             .collect();
         lines.push(Line::styled(format!("Other sidecars  {}", others.join("  ")), theme.dim()));
     }

@@ -156,6 +156,9 @@ pub struct App {
     pub fleet: Vec<ReleaseView>,
     /// The line selected on the Releases screen.
     pub fleet_selected: usize,
+    /// Open on the Releases screen once it has more than one release: no
+    /// release was named on the command line.
+    pub opens_on_fleet: bool,
     /// Things that could not be read (cluster mode).
     pub problems: Vec<String>,
     /// One-line feedback, e.g. the clipboard's result.
@@ -188,6 +191,7 @@ impl App {
             demo: None,
             fleet: Vec::new(),
             fleet_selected: 0,
+            opens_on_fleet: false,
             problems: Vec::new(),
             notice: None,
             release: release.into(),
@@ -198,7 +202,8 @@ impl App {
     }
 
     /// The screens of this mode, in journey order; the Releases screen
-    /// leads when the cluster holds more than one release.
+    /// comes last (so the journey's numbers never move) and only when the
+    /// cluster holds more than one release.
     pub fn screens(&self) -> Vec<Screen> {
         match self.mode {
             Mode::Demo => vec![Screen::Enr, Screen::Formation, Screen::Health],
@@ -212,7 +217,7 @@ impl App {
                     Screen::Health,
                 ];
                 let fleet = (self.fleet.len() > 1).then_some(Screen::Releases);
-                fleet.into_iter().chain(journey).collect()
+                journey.into_iter().chain(fleet).collect()
             }
         }
     }
@@ -461,7 +466,11 @@ impl App {
             Update::Fleet(fleet) => {
                 // Opening on the Releases screen once there is more than one,
                 // unless the operator has moved already.
-                let opens = self.fleet.len() <= 1 && fleet.len() > 1 && self.follow && self.screen == Screen::Preflight;
+                let opens = self.opens_on_fleet
+                    && self.fleet.len() <= 1
+                    && fleet.len() > 1
+                    && self.follow
+                    && self.screen == Screen::Preflight;
                 self.fleet = fleet;
                 self.fleet_selected = self.fleet_selected.min(self.fleet.len().saturating_sub(1));
                 if opens {
@@ -646,6 +655,18 @@ mod tests {
         }
         app.on_key(key(KeyCode::Char('z')));
         assert_eq!(app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Action::Quit);
+    }
+
+    #[test]
+    fn the_preflight_list_scrolls_with_the_arrows_and_pages() {
+        let mut app = cluster_app();
+        app.on_key(key(KeyCode::Down));
+        app.on_key(key(KeyCode::Down));
+        assert_eq!(app.preflight_scroll, 2);
+        app.on_key(key(KeyCode::PageUp));
+        assert_eq!(app.preflight_scroll, 0, "never above the first line");
+        app.on_key(key(KeyCode::PageDown));
+        assert_eq!(app.preflight_scroll, 10);
     }
 
     #[test]

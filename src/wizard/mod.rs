@@ -50,9 +50,17 @@ pub struct Cli {
 pub struct ReleaseTarget {
     #[command(flatten)]
     pub kube: KubeFlags,
-    /// The Helm release name.
-    #[arg(long, default_value = "dv-pod")]
-    pub release: String,
+    /// The Helm release name (default: dv-pod). Without it, a cluster that
+    /// holds several releases opens on the Releases screen.
+    #[arg(long, value_name = "NAME")]
+    pub release: Option<String>,
+}
+
+impl ReleaseTarget {
+    /// The release to install and follow.
+    pub fn release_name(&self) -> &str {
+        self.release.as_deref().unwrap_or("dv-pod")
+    }
 }
 
 /// What the wizard does.
@@ -154,9 +162,10 @@ async fn run_cluster(target: ReleaseTarget, args: WizardArgs) -> anyhow::Result<
         .map_or_else(|| target.kube.namespace.clone().unwrap_or_else(|| "default".into()), |c| c.namespace.clone());
     let client = connection.map(|c| c.client);
     let chart = crate::chart::Chart::resolve(args.chart.clone())?;
-    let mut app = App::new(Mode::Cluster, form, &target.release, &namespace, args.values.clone());
+    let mut app = App::new(Mode::Cluster, form, target.release_name(), &namespace, args.values.clone());
+    app.opens_on_fleet = target.release.is_none();
     app.install.command = helm_command(&target, &args, &chart, &namespace);
-    let (following, followed) = tokio::sync::watch::channel((namespace.clone(), target.release.clone()));
+    let (following, followed) = tokio::sync::watch::channel((namespace.clone(), target.release_name().to_string()));
     if let Some(client) = client {
         tokio::spawn(watch_release(client.clone(), followed, updates_tx.clone()));
         tokio::spawn(watch_fleet(client, namespace.clone(), updates_tx.clone()));
@@ -226,7 +235,7 @@ fn helm_command(
     extra.extend(kube.context.iter().map(|context| format!("--kube-context={context}")));
     extra.extend(kube.impersonate.iter().map(|user| format!("--kube-as-user={user}")));
     extra.extend(kube.impersonate_groups.iter().map(|group| format!("--kube-as-group={group}")));
-    values::helm_command(&args.helm, &target.release, chart.reference(), namespace, &args.values, &extra)
+    values::helm_command(&args.helm, target.release_name(), chart.reference(), namespace, &args.values, &extra)
 }
 
 async fn event_loop(

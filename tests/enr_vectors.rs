@@ -92,5 +92,5 @@ fn kubectl_dv_enr_on_a_malformed_key_file_exits_2_and_names_the_problem() {
     let out = Command::new(env!("CARGO_BIN_EXE_kubectl-dv")).args(["enr", "--key-file"]).arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("64 lower-case hex") && stderr.contains("0x prefix"), "{stderr}");
+    assert!(stderr.contains("64 hex characters") && stderr.contains("0x prefix"), "{stderr}");
 }

@@ -6,12 +6,12 @@
 mod support;
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Output},
     time::Duration,
 };
 
-use support::{process::free_port, tmux::Tmux};
+use support::{kubeconfig, tmux::Tmux};
 
 const PLUGIN: &str = env!("CARGO_BIN_EXE_kubectl-dv");
 
@@ -28,22 +28,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A kubeconfig whose server refuses connections.
-fn refusing_kubeconfig(dir: &Path) -> (PathBuf, String) {
-    let server = format!("https://127.0.0.1:{}", free_port());
-    let path = dir.join("kubeconfig");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: lab\nclusters:\n- name: lab\n  cluster:\n    server: \
-             {server}\ncontexts:\n- name: lab\n  context:\n    cluster: lab\n    user: me\nusers:\n- name: me\n  \
-             user:\n    token: t\n"
-        ),
-    )
-    .unwrap();
-    (path, server)
-}
-
 /// Every command that talks to the cluster.
 const CLUSTER_COMMANDS: [&[&str]; 7] = [
     &["status"],
@@ -58,7 +42,7 @@ const CLUSTER_COMMANDS: [&[&str]; 7] = [
 #[test]
 fn every_cluster_command_exits_2_naming_the_server_when_it_refuses_the_connection() {
     let dir = tempfile::tempdir().unwrap();
-    let (kubeconfig, server) = refusing_kubeconfig(dir.path());
+    let (kubeconfig, server) = kubeconfig::refusing(dir.path());
     for command in CLUSTER_COMMANDS {
         let mut args = command.to_vec();
         args.extend(["--kubeconfig", kubeconfig.to_str().unwrap()]);
@@ -72,7 +56,7 @@ fn every_cluster_command_exits_2_naming_the_server_when_it_refuses_the_connectio
 #[test]
 fn kubeconfig_comes_from_the_flag_then_kubeconfig_then_home_and_a_missing_one_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let (kubeconfig, server) = refusing_kubeconfig(dir.path());
+    let (kubeconfig, server) = kubeconfig::refusing(dir.path());
     let out = plugin(&["status"], &[("KUBECONFIG", kubeconfig.to_str().unwrap())]);
     assert!(text(&out.stderr).contains(&server), "KUBECONFIG is read: {}", text(&out.stderr));
     for command in CLUSTER_COMMANDS {
@@ -92,7 +76,7 @@ fn kubeconfig_comes_from_the_flag_then_kubeconfig_then_home_and_a_missing_one_is
 #[test]
 fn an_unknown_context_is_refused_with_the_known_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let (kubeconfig, _) = refusing_kubeconfig(dir.path());
+    let (kubeconfig, _) = kubeconfig::refusing(dir.path());
     let out = plugin(&["status", "--kubeconfig", kubeconfig.to_str().unwrap(), "--context", "prod"], &[]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);

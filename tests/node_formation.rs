@@ -288,7 +288,8 @@ fn wizard(node: &Node, operator: &Operator, api: &str, relay: &str, work: &Path)
     tmux.wait_for(&["Operator address"], Duration::from_secs(5));
     tmux.type_text(&operator.wallet.address());
     tmux.keys(&["Down"]);
-    tmux.keys(&["Right"; 5]);
+    // mainnet, gnosis, chiado, sepolia, hoodi: the networks on offer.
+    tmux.keys(&["Right"; 4]);
     tmux.wait_for(&["hoodi"], Duration::from_secs(5));
     // No beacon node: Charon's simulated one serves (charon.simnetBeaconMock).
     tmux.keys(&["Down", "Down", "Right", "Right"]);
@@ -297,6 +298,9 @@ fn wizard(node: &Node, operator: &Operator, api: &str, relay: &str, work: &Path)
     tmux.keys(&["BSpace"; 30]);
     tmux.type_text(api);
     save_screen("2-configure", &tmux.wait_for(&[api], Duration::from_secs(5)));
+    // Enter on the last field opens the review; Enter there installs.
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["Review and install", "press Enter to install"], Duration::from_secs(10));
     tmux.keys(&["Enter"]);
     tmux
 }

@@ -7,25 +7,9 @@ mod support;
 
 use std::{path::Path, time::Duration};
 
-use support::{process::free_port, tmux::Tmux};
+use support::{kubeconfig, tmux::Tmux};
 
 const ADDRESS: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
-
-/// A kubeconfig whose server refuses connections (nothing listens on it).
-fn refusing_kubeconfig(dir: &Path) -> (std::path::PathBuf, String) {
-    let server = format!("https://127.0.0.1:{}", free_port());
-    let path = dir.join("kubeconfig");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: lab\nclusters:\n- name: lab\n  cluster:\n    server: \
-             {server}\ncontexts:\n- name: lab\n  context:\n    cluster: lab\n    user: me\nusers:\n- name: me\n  \
-             user:\n    token: t\n"
-        ),
-    )
-    .unwrap();
-    (path, server)
-}
 
 /// The wizard in a terminal of `width`x`height`; helm is a script that
 /// leaves a mark if anything ever runs it with `upgrade`.
@@ -51,10 +35,19 @@ fn wizard(dir: &Path, kubeconfig: &Path, width: u16, height: u16) -> Tmux {
     Tmux::start(dir, &command, width, height)
 }
 
+/// The wizard against a refusing server, once its preflight has failed.
+fn past_preflight(width: u16, height: u16) -> (tempfile::TempDir, Tmux) {
+    let dir = tempfile::tempdir().unwrap();
+    let (kubeconfig, _) = kubeconfig::refusing(dir.path());
+    let tmux = wizard(dir.path(), &kubeconfig, width, height);
+    tmux.wait_for(&["check(s) failed"], Duration::from_secs(30));
+    (dir, tmux)
+}
+
 #[test]
 fn an_unreachable_cluster_is_one_failure_naming_the_server_and_the_checks_behind_it_say_skipped() {
     let dir = tempfile::tempdir().unwrap();
-    let (kubeconfig, server) = refusing_kubeconfig(dir.path());
+    let (kubeconfig, server) = kubeconfig::refusing(dir.path());
     let tmux = wizard(dir.path(), &kubeconfig, 120, 36);
     let screen = tmux.wait_for(&["API server", "Obol API", "check(s) failed"], Duration::from_secs(30));
     let failures: Vec<&str> = screen.lines().filter(|l| l.contains('✗')).collect();
@@ -79,7 +72,7 @@ fn without_a_kubeconfig_the_cluster_checks_show_as_skipped_and_r_checks_again_on
         let line = screen.lines().find(|l| l.contains(check)).unwrap_or_else(|| panic!("{check}:\n{screen}"));
         assert!(line.contains("skipped: no Kubernetes context"), "{line}");
     }
-    let (written, server) = refusing_kubeconfig(dir.path());
+    let (written, server) = kubeconfig::refusing(dir.path());
     std::fs::rename(written, &missing).unwrap();
     tmux.keys(&["r"]);
     let screen = tmux.wait_for(&[&server, "refused"], Duration::from_secs(30));
@@ -88,10 +81,7 @@ fn without_a_kubeconfig_the_cluster_checks_show_as_skipped_and_r_checks_again_on
 
 #[test]
 fn enter_moves_field_to_field_and_installing_waits_on_a_review_screen_blocked_by_the_failed_check() {
-    let dir = tempfile::tempdir().unwrap();
-    let (kubeconfig, _) = refusing_kubeconfig(dir.path());
-    let tmux = wizard(dir.path(), &kubeconfig, 120, 36);
-    tmux.wait_for(&["check(s) failed"], Duration::from_secs(30));
+    let (dir, tmux) = past_preflight(120, 36);
     tmux.keys(&["Tab"]);
     tmux.type_text(ADDRESS);
     tmux.keys(&["Enter"]);
@@ -111,10 +101,7 @@ fn enter_moves_field_to_field_and_installing_waits_on_a_review_screen_blocked_by
 
 #[test]
 fn question_mark_opens_help_with_only_this_screens_keys_even_while_typing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (kubeconfig, _) = refusing_kubeconfig(dir.path());
-    let tmux = wizard(dir.path(), &kubeconfig, 120, 36);
-    tmux.wait_for(&["check(s) failed"], Duration::from_secs(30));
+    let (_dir, tmux) = past_preflight(120, 36);
     tmux.keys(&["Tab"]);
     tmux.type_text("0x");
     tmux.type_text("?");
@@ -128,10 +115,7 @@ fn question_mark_opens_help_with_only_this_screens_keys_even_while_typing() {
 
 #[test]
 fn quitting_with_unsaved_values_asks_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let (kubeconfig, _) = refusing_kubeconfig(dir.path());
-    let tmux = wizard(dir.path(), &kubeconfig, 120, 36);
-    tmux.wait_for(&["check(s) failed"], Duration::from_secs(30));
+    let (dir, tmux) = past_preflight(120, 36);
     tmux.keys(&["Tab"]);
     tmux.type_text(ADDRESS);
     tmux.keys(&["Tab", "q"]);
@@ -147,10 +131,7 @@ fn quitting_with_unsaved_values_asks_first() {
 
 #[test]
 fn at_80_columns_the_checksum_error_wraps_and_shows_the_suggested_address() {
-    let dir = tempfile::tempdir().unwrap();
-    let (kubeconfig, _) = refusing_kubeconfig(dir.path());
-    let tmux = wizard(dir.path(), &kubeconfig, 80, 24);
-    tmux.wait_for(&["check(s) failed"], Duration::from_secs(30));
+    let (_dir, tmux) = past_preflight(80, 24);
     tmux.keys(&["Tab"]);
     let typo = ADDRESS.replacen("aA", "Aa", 1);
     tmux.type_text(&typo);
@@ -160,10 +141,7 @@ fn at_80_columns_the_checksum_error_wraps_and_shows_the_suggested_address() {
 
 #[test]
 fn a_network_can_be_typed_and_a_retired_one_is_refused_with_the_choices() {
-    let dir = tempfile::tempdir().unwrap();
-    let (kubeconfig, _) = refusing_kubeconfig(dir.path());
-    let tmux = wizard(dir.path(), &kubeconfig, 120, 36);
-    tmux.wait_for(&["check(s) failed"], Duration::from_secs(30));
+    let (_dir, tmux) = past_preflight(120, 36);
     tmux.keys(&["Tab", "Down"]);
     tmux.keys(&["BSpace"; 10]);
     tmux.type_text("goerli");
@@ -177,10 +155,7 @@ fn a_network_can_be_typed_and_a_retired_one_is_refused_with_the_choices() {
 
 #[test]
 fn an_all_lowercase_address_is_accepted_with_a_note_that_no_checksum_was_checked() {
-    let dir = tempfile::tempdir().unwrap();
-    let (kubeconfig, _) = refusing_kubeconfig(dir.path());
-    let tmux = wizard(dir.path(), &kubeconfig, 120, 36);
-    tmux.wait_for(&["check(s) failed"], Duration::from_secs(30));
+    let (_dir, tmux) = past_preflight(120, 36);
     tmux.keys(&["Tab"]);
     tmux.type_text(&ADDRESS.to_lowercase());
     let screen = tmux.wait_for(&["no checksum was checked"], Duration::from_secs(5));
@@ -190,7 +165,7 @@ fn an_all_lowercase_address_is_accepted_with_a_note_that_no_checksum_was_checked
 
 fn assert_terminal_restored_after(signal: libc::c_int) {
     let dir = tempfile::tempdir().unwrap();
-    let (kubeconfig, _) = refusing_kubeconfig(dir.path());
+    let (kubeconfig, _) = kubeconfig::refusing(dir.path());
     let tmux = wizard(dir.path(), &kubeconfig, 120, 36);
     tmux.wait_for(&["Preflight"], Duration::from_secs(30));
     assert_eq!(tmux.pane("#{alternate_on}"), "1", "the wizard draws on the alternate screen");

@@ -8,6 +8,7 @@ pub const OPERATOR: &str = "0x52908400098527886E0F7030069857D2E4169EE7";
 pub mod bed;
 pub mod charon;
 pub mod formation;
+pub mod kubeconfig;
 pub mod node;
 pub mod pods;
 pub mod process;

@@ -554,7 +554,7 @@ async fn the_wizard_installs_on_the_node_and_follows_the_real_pod_phase_by_phase
         simulator.sign(&config_hash, other).unwrap();
     }
     tmux.wait_for(&["DKG attempt 1"], Duration::from_secs(60));
-    let failed = tmux.wait_for(&["DKG failed: retrying", "next try in"], Duration::from_secs(150));
+    let failed = tmux.wait_for(&["Key generation failed: retrying", "next try in"], Duration::from_secs(150));
     assert!(failed.contains("signed 4/4"), "{failed}");
 
     // Health shows the real pod, its containers and restarts.

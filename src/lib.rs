@@ -3,6 +3,7 @@
 //! Each module owns one domain; the binaries in `src/bin/` are thin shells
 //! over it so that the sidecar, the wizard and the plugin share one model.
 
+pub mod backup;
 pub mod chart;
 pub mod cluster;
 pub mod definition;

@@ -170,38 +170,31 @@ impl Connection {
     }
 }
 
-/// The innermost causes of an error, which say what happened ("Connection
-/// refused"), where kube's own text says only where ("client error (Connect)").
-fn cause_of(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut messages = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(inner) = source {
-        messages.push(inner.to_string());
-        source = inner.source();
-    }
-    // The last two levels are the specific ones (e.g. "tcp connect error: Connection refused").
-    let specific: Vec<String> = messages.iter().rev().take(2).rev().cloned().collect();
-    let mut out: Vec<String> = Vec::new();
-    for message in specific {
-        if !out.iter().any(|m| m.contains(&message)) {
-            out.push(message);
-        }
-    }
-    out.join(": ")
-}
-
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
+/// An error's own message and its sources', outermost first, each left out
+/// when an outer one already says it.
+fn messages(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut messages: Vec<String> = vec![error.to_string()];
     let mut source = error.source();
     while let Some(inner) = source {
         let message = inner.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
+        if !messages.iter().any(|m| m.contains(&message)) {
+            messages.push(message);
         }
         source = inner.source();
     }
-    text
+    messages
+}
+
+/// The innermost causes of an error, which say what happened ("Connection
+/// refused"), where kube's own text says only where ("client error (Connect)").
+fn cause_of(error: &(dyn std::error::Error + 'static)) -> String {
+    let messages = messages(error);
+    messages[messages.len().saturating_sub(2)..].join(": ")
+}
+
+/// The whole chain, for errors of the kubeconfig where every level helps.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    messages(error).join(": ")
 }
 
 #[cfg(test)]

@@ -122,14 +122,9 @@ fn our_node(args: &VerifyArgs) -> anyhow::Result<Option<OurNode>> {
         .as_deref()
         .map(|text| text.parse::<EnrRecord>().map_err(|e| anyhow::anyhow!("--enr: {e}")))
         .transpose()?;
-    let network = args.network.as_deref().map(parse_network).transpose()?;
+    // clap has checked the name against the same list.
+    let network = args.network.as_deref().and_then(Network::from_name);
     Ok(Some(OurNode { operator, enr, network, target_config_hash: None }))
-}
-
-pub fn parse_network(name: &str) -> anyhow::Result<Network> {
-    Network::from_name(name).ok_or_else(|| {
-        anyhow::anyhow!("--network {name:?} is not one of: {}", Network::ALL.map(Network::name).join(", "))
-    })
 }
 
 pub async fn read_source(source: &str) -> anyhow::Result<serde_json::Value> {

@@ -75,7 +75,7 @@ pub struct EmbeddedChartError(#[source] pub std::io::Error);
 /// The chart value that holds a private key. It may come from a values file
 /// (mode 0600, `-f`) but never from a command line, where `ps`, shell history
 /// and the wizard's log would see it.
-const PRIVATE_KEY_VALUE: &str = "charon.enr.privateKey";
+pub const PRIVATE_KEY_VALUE: &str = "charon.enr.privateKey";
 
 /// Refuses helm arguments that would put the ENR private key on a command line.
 pub fn refuse_private_key_arguments<'a>(

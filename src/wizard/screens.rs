@@ -241,7 +241,7 @@ fn draw_install(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         (None, false, None) => ("press Enter to install with exactly these values".to_string(), theme.good()),
     };
     let mut lines = vec![Line::styled(format!("Values written to {}:", app.values_file.display()), theme.bold())];
-    let values = super::values::values_yaml(&app.form.document());
+    let values = app.form.review_yaml();
     lines.extend(values.lines().map(|line| Line::raw(format!("  {line}"))));
     lines.push(Line::styled("Command:", theme.bold()));
     lines.push(Line::from(vec![Span::styled("  $ ", theme.dim()), Span::raw(install.command.join(" "))]));

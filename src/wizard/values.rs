@@ -241,6 +241,17 @@ impl Form {
         document
     }
 
+    /// The values file as the review screen shows it: a private key loaded
+    /// from the file stays in the file and is not drawn on the screen.
+    pub fn review_yaml(&self) -> String {
+        let mut document = self.document();
+        let pointer = format!("/{}", crate::chart::PRIVATE_KEY_VALUE.replace('.', "/"));
+        if let Some(key) = document.pointer_mut(&pointer).filter(|key| key.is_string()) {
+            *key = json!("(hidden: kept in the values file)");
+        }
+        values_yaml(&document)
+    }
+
     pub fn load_file(&mut self, path: &Path) -> anyhow::Result<()> {
         let text = std::fs::read_to_string(path)?;
         let document: Value = serde_norway::from_str(&text)
@@ -419,6 +430,16 @@ mod tests {
         assert!(text.contains("version: \"1.10\"") && text.contains("replicas: 1"), "{text}");
         let read: Value = serde_norway::from_str(&text).unwrap();
         assert_eq!(read, form.document());
+    }
+
+    #[test]
+    fn the_review_shows_every_value_but_a_private_key() {
+        let mut form = Form::default();
+        let key = "ab".repeat(32);
+        form.load(json!({"charon": {"enr": {"privateKey": key}, "nickname": "kept"}}));
+        let review = form.review_yaml();
+        assert!(!review.contains(&key) && review.contains("hidden") && review.contains("kept"), "{review}");
+        assert!(values_yaml(&form.document()).contains(&key), "the file keeps the key");
     }
 
     #[test]

@@ -4,12 +4,15 @@
 //! the validator client's slashing-protection history, with a manifest of
 //! what it holds.
 //!
-//! This module is only the format: sealing and opening. Reading the pieces
-//! from a cluster and putting them back is the plugin's job.
+//! This module is the format (sealing and opening) and, in [`node`], what a
+//! node's archive must hold. Reading the pieces from a cluster and putting
+//! them back is the plugin's job.
 //!
 //! Everything is checked on opening. Each file's SHA-256 must match the
 //! manifest. Unknown names are refused. An archive made by another node is
 //! refused with both lock hashes named.
+
+pub mod node;
 
 use std::{
     collections::BTreeMap,
@@ -36,6 +39,9 @@ pub struct Manifest {
     pub validator_public_keys: Vec<String>,
     pub validator_client: String,
     pub created_at: String,
+    /// What the validator client's exported history covers.
+    #[serde(default)]
+    pub slashing_protection: Option<node::SlashingSummary>,
     pub files: Vec<FileEntry>,
 }
 
@@ -76,8 +82,8 @@ pub enum BackupError {
     #[error("the archive's {name} does not match its manifest ({reason}); nothing was changed")]
     Mismatch { name: String, reason: String },
     #[error(
-        "this archive belongs to the node of cluster lock {archived}, not {expected}; nothing was changed: pick the \
-         backup of this node"
+        "this archive belongs to {archived}, but the target is {expected}; nothing was changed: pick the backup of \
+         this node, or restore into a new release"
     )]
     AnotherNode { archived: String, expected: String },
     #[error("a recipient can only seal an archive, and an identity only open one")]
@@ -105,7 +111,10 @@ impl Contents {
         if self.manifest.lock_hash.eq_ignore_ascii_case(lock_hash) {
             Ok(())
         } else {
-            Err(BackupError::AnotherNode { archived: self.manifest.lock_hash.clone(), expected: lock_hash.into() })
+            Err(BackupError::AnotherNode {
+                archived: format!("the node of cluster lock {}", self.manifest.lock_hash),
+                expected: format!("a node of cluster lock {lock_hash}"),
+            })
         }
     }
 }
@@ -173,7 +182,7 @@ pub fn open(sealed: &[u8], key: &Key) -> Result<Contents, BackupError> {
     })?;
     let mut plain = Zeroizing::new(Vec::new());
     reader.read_to_end(&mut plain).map_err(|e| BackupError::Damaged(e.to_string()))?;
-    let mut entries = read_entries(&plain)?;
+    let mut entries = read_tar(&plain)?;
     let manifest =
         entries.remove(MANIFEST).ok_or_else(|| BackupError::NotAnArchive(format!("it has no {MANIFEST}")))?;
     let manifest: Manifest = serde_json::from_slice(&manifest)
@@ -185,7 +194,8 @@ pub fn open(sealed: &[u8], key: &Key) -> Result<Contents, BackupError> {
     Ok(Contents { manifest, files: entries })
 }
 
-fn read_entries(plain: &[u8]) -> Result<BTreeMap<String, Zeroizing<Vec<u8>>>, BackupError> {
+/// The files of a tar, by name (the node's files arrive as one too).
+pub fn read_tar(plain: &[u8]) -> Result<BTreeMap<String, Zeroizing<Vec<u8>>>, BackupError> {
     let damaged = |e: std::io::Error| BackupError::Damaged(e.to_string());
     let mut archive = tar::Archive::new(plain);
     let mut entries = BTreeMap::new();
@@ -233,6 +243,7 @@ mod tests {
             validator_public_keys: vec!["0xaa".into()],
             validator_client: "lighthouse".into(),
             created_at: "2026-12-02T19:00:00Z".into(),
+            slashing_protection: None,
             files: Vec::new(),
         };
         let mut files = BTreeMap::new();

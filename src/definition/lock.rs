@@ -134,6 +134,13 @@ impl Lock {
     pub fn operator_index(&self, enr: &str) -> Option<usize> {
         self.definition.operators.iter().position(|op| op.enr == enr)
     }
+
+    /// The public key shares (hex, no `0x`) that belong to the operator with
+    /// `enr`, one per validator; `None` if the lock does not name that ENR.
+    pub fn public_shares_of(&self, enr: &str) -> Option<Vec<String>> {
+        let index = self.operator_index(enr)?;
+        self.validators.iter().map(|v| v.public_shares.get(index).map(hex::encode)).collect()
+    }
 }
 
 fn in_definition(e: DefinitionError) -> DefinitionError {

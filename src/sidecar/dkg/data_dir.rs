@@ -11,7 +11,8 @@ pub(super) fn judge_outputs(dir: &Path, our_enr: &str, expected: &Definition) ->
     if lock.definition.config_hash != expected.config_hash {
         anyhow::bail!("the cluster lock is for another definition");
     }
-    let ours = our_public_shares(&lock, our_enr)
+    let ours = lock
+        .public_shares_of(our_enr)
         .ok_or_else(|| anyhow::anyhow!("the cluster lock does not contain this node's ENR"))?;
     check_keystores(&dir.join(KEYS_DIR), &ours)?;
     Ok(lock.lock_hash_hex())
@@ -23,13 +24,6 @@ pub(super) fn judge_outputs(dir: &Path, our_enr: &str, expected: &Definition) ->
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct LockRefused(pub(super) String);
-
-/// The public key shares (hex) that belong to the operator with `enr`, one
-/// per validator; `None` if the lock does not name that ENR.
-pub(super) fn our_public_shares(lock: &Lock, enr: &str) -> Option<Vec<String>> {
-    let index = lock.operator_index(enr)?;
-    lock.validators.iter().map(|v| v.public_shares.get(index).map(hex::encode)).collect()
-}
 
 /// Reads a cluster lock and verifies it as Charon does, deposits included.
 pub(super) fn read_lock(path: &Path) -> anyhow::Result<Lock> {
@@ -78,7 +72,7 @@ pub(super) fn check_existing_cluster(cluster_dir: &Path, our_enr: &str) -> anyho
     let lock = read_lock(&cluster_dir.join(LOCK_FILE)).map_err(|e| {
         LockRefused(format!("{e}; {} is left untouched and Charon does not start", cluster_dir.display()))
     })?;
-    let Some(ours) = our_public_shares(&lock, our_enr) else {
+    let Some(ours) = lock.public_shares_of(our_enr) else {
         return Err(LockRefused(format!(
             "the cluster lock in {} does not contain this node's ENR {our_enr}: the ENR key and the lock belong to \
              different nodes (was the key Secret replaced?)",

@@ -33,6 +33,76 @@ impl ValidatorClient {
     }
 }
 
+/// Where the backup pod's export step writes the interchange file, in an
+/// emptyDir it shares with the step that streams the files out.
+pub const EXPORT_DIR: &str = "/export";
+
+impl ValidatorClient {
+    /// The client's own documented export of its slashing-protection
+    /// database as EIP-3076 interchange JSON, run with the VC image and the
+    /// VC volume at `/vc-data` (the chart's layout, see `dv-pod.vcCommand`)
+    /// while the VC is stopped: the program, its arguments, and the file it
+    /// writes. The chart's `dv-pod.vcSlashingImportCommand` is the way back.
+    ///
+    /// Nimbus's validator client image has no export: `slashingdb` is part
+    /// of `nimbus_beacon_node`, so that client needs the beacon node image.
+    pub fn slashing_export(self, network: &str) -> (Vec<String>, String) {
+        let file = format!("{EXPORT_DIR}/slashing-protection.json");
+        let argv: Vec<String> = match self {
+            Self::Lighthouse => vec![
+                "lighthouse".into(),
+                format!("--network={network}"),
+                "--datadir=/vc-data".into(),
+                "account".into(),
+                "validator".into(),
+                "slashing-protection".into(),
+                "export".into(),
+                file.clone(),
+            ],
+            Self::Teku => vec![
+                "/opt/teku/bin/teku".into(),
+                "slashing-protection".into(),
+                "export".into(),
+                "--data-path=/vc-data/teku".into(),
+                format!("--to={file}"),
+            ],
+            // Prysm names the file itself, in the directory it is given.
+            Self::Prysm => {
+                return (
+                    vec![
+                        "/app/cmd/validator/validator".into(),
+                        "slashing-protection-history".into(),
+                        "export".into(),
+                        "--accept-terms-of-use".into(),
+                        "--datadir=/vc-data/prysm".into(),
+                        format!("--slashing-protection-export-dir={EXPORT_DIR}"),
+                    ],
+                    format!("{EXPORT_DIR}/slashing_protection.json"),
+                );
+            }
+            Self::Nimbus => vec![
+                "nimbus_beacon_node".into(),
+                "--data-dir=/vc-data/nimbus".into(),
+                "slashingdb".into(),
+                "export".into(),
+                file.clone(),
+                "--validators-dir=/vc-data/validators".into(),
+            ],
+            Self::Lodestar => vec![
+                "node".into(),
+                "/usr/app/packages/cli/bin/lodestar".into(),
+                "validator".into(),
+                "slashing-protection".into(),
+                "export".into(),
+                format!("--network={network}"),
+                "--dataDir=/vc-data/lodestar".into(),
+                format!("--file={file}"),
+            ],
+        };
+        (argv, file)
+    }
+}
+
 impl fmt::Display for ValidatorClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -257,3 +257,72 @@ fn keys_are_not_laid_out_on_a_replaced_vc_volume_or_for_a_switched_client() {
     assert!(stderr.contains("Restore the original volume") && stderr.contains("vc-binding.json"), "{stderr}");
     assert!(!replaced.join("validators").exists());
 }
+
+/// Runs the bed's real Prysm validator binary with `args`.
+fn prysm(args: &[String]) -> std::process::Output {
+    let home = tempfile::tempdir().unwrap();
+    Command::new(bin("prysm-validator")).args(args).env("HOME", home.path()).output().unwrap()
+}
+
+#[test]
+fn a_restored_history_imports_into_the_prysm_database_import_keys_prepares_and_exports_back_whole() {
+    let work = tempfile::tempdir().unwrap();
+    let shares = charon_key_shares(work.path());
+    let vc = work.path().join("vc");
+    let mut binding = vc.as_os_str().to_owned();
+    binding.push(".charon-data");
+    let out = Command::new(env!("CARGO_BIN_EXE_dv-sidecar"))
+        .args(["import-keys", "--client", "prysm", "--slashing-import", "--from"])
+        .arg(&shares)
+        .arg("--to")
+        .arg(&vc)
+        .arg("--binding-dir")
+        .arg(&binding)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "import-keys: {}", String::from_utf8_lossy(&out.stderr));
+    let pubkey = pubkeys(&shares)[0].clone();
+    let history = serde_json::json!({
+        "metadata": {
+            "interchange_format_version": "5",
+            "genesis_validators_root": "0x212f13fc4df078b6cb7db228f1c8307566dcecf900867401a92023d7ba99cb5f"
+        },
+        "data": [{
+            "pubkey": pubkey,
+            "signed_blocks": [{"slot": "81952", "signing_root": "0x4ff6f743a43f3b4f95350831aeaf0a122a1a392922c45d804280284a69eb850b"}],
+            "signed_attestations": [
+                {"source_epoch": "2290", "target_epoch": "3007"},
+                {"source_epoch": "3007", "target_epoch": "3008"}
+            ]
+        }]
+    });
+    let file = work.path().join("slashing-protection.json");
+    fs::write(&file, history.to_string()).unwrap();
+    let datadir = format!("--datadir={}", vc.join("prysm").display());
+    let imported = prysm(&[
+        "slashing-protection-history".into(),
+        "import".into(),
+        "--accept-terms-of-use".into(),
+        datadir.clone(),
+        format!("--slashing-protection-json-file={}", file.display()),
+    ]);
+    assert!(imported.status.success(), "prysm import: {}", String::from_utf8_lossy(&imported.stderr));
+
+    let exported_dir = work.path().join("export");
+    let exported = prysm(&[
+        "slashing-protection-history".into(),
+        "export".into(),
+        "--accept-terms-of-use".into(),
+        datadir,
+        format!("--slashing-protection-export-dir={}", exported_dir.display()),
+    ]);
+    assert!(exported.status.success(), "prysm export: {}", String::from_utf8_lossy(&exported.stderr));
+    let back: serde_json::Value =
+        serde_json::from_slice(&fs::read(exported_dir.join("slashing_protection.json")).unwrap()).unwrap();
+    let record = &back["data"][0];
+    assert_eq!(record["pubkey"], pubkey.as_str(), "{back}");
+    let targets: Vec<&str> =
+        record["signed_attestations"].as_array().unwrap().iter().map(|a| a["target_epoch"].as_str().unwrap()).collect();
+    assert!(targets.contains(&"3008"), "the newest attestation is kept: {back}");
+    assert_eq!(record["signed_blocks"][0]["slot"], "81952", "{back}");
+}

@@ -4,6 +4,8 @@ pub mod beacon_proxy;
 pub mod dkg;
 pub mod import_keys;
 pub mod metrics;
+pub mod node_files;
+pub mod prysm_db;
 pub mod prysm_wallet;
 pub mod simnet_gateway;
 pub mod vc_volume;
@@ -19,6 +21,7 @@ use crate::{
         ClientConfig, RetryPolicy,
         simulator::{Simulator, SimulatorConfig},
     },
+    validator_client::ValidatorClient,
 };
 
 #[derive(Parser)]
@@ -72,7 +75,25 @@ enum Command {
         /// client is then refused (see `vc_volume`).
         #[arg(long, env = "DV_VC_BINDING_DIR")]
         binding_dir: PathBuf,
+        /// A restored node's slashing history is imported next (the chart's
+        /// import-slashing-protection step): give Prysm the empty database
+        /// its import needs (see `prysm_db`).
+        #[arg(long, env = "DV_SLASHING_IMPORT")]
+        slashing_import: bool,
     },
+    /// Write a stopped node's files as a tar on stdout (see `node_files`);
+    /// `kubectl dv backup` runs it by exec in its one-off pod.
+    NodeFiles {
+        /// Charon's cluster directory.
+        #[arg(long, default_value = "/charon-data/cluster")]
+        cluster_dir: PathBuf,
+        /// The interchange file the validator client exported.
+        #[arg(long)]
+        slashing_protection_file: PathBuf,
+    },
+    /// Wait until terminated: the main container of `kubectl dv backup`'s
+    /// one-off pod, which keeps the pod up for the exec of `node-files`.
+    Hold,
     /// Forward Charon's beacon API requests to the beacon nodes, adding the
     /// auth headers from a mounted Secret (Charon logs whatever headers it is
     /// given; see `beacon_proxy`).
@@ -273,13 +294,25 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let labels = crate::cluster::release_labels(&app_name, &release, "enr-key");
             ensure_enr(&secret_name, namespace, create, labels, key_file).await
         }
-        Command::ImportKeys { client, from, to, binding_dir } => {
+        Command::ImportKeys { client, from, to, binding_dir, slashing_import } => {
             let shares = import_keys::read_key_shares(&from)?;
             vc_volume::check_and_bind(&binding_dir, &to, client)?;
             let summary = import_keys::import(client, &shares, &to)?;
             tracing::info!(client = ?client, added = ?summary.added, kept = summary.kept.len(), "key shares laid out");
+            if slashing_import && client == ValidatorClient::Prysm {
+                let dir = to.join("prysm");
+                if prysm_db::create_if_missing(&dir).with_context(|| format!("creating {}", dir.display()))? {
+                    tracing::info!(dir = %dir.display(), "created an empty Prysm database for the history import");
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
+        Command::NodeFiles { cluster_dir, slashing_protection_file } => {
+            node_files::NodeFiles { cluster_dir, slashing_protection: slashing_protection_file }
+                .write_tar(std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Hold => serve_until_sigterm("hold", std::future::pending::<Result<(), std::io::Error>>()).await,
         Command::Dkg(args) => form(args).await,
         Command::BeaconProxy { beacon_node_headers_file, upstreams, first_port } => {
             let text = zeroize::Zeroizing::new(

@@ -220,6 +220,38 @@ args:
 {{- end }}
 {{- end -}}
 
+{{/* The image that imports a restored node's slashing history: the override,
+or the validator client's. */}}
+{{- define "dv-pod.slashingImportImage" -}}
+{{- $image := .Values.validatorClient.slashingProtection.image -}}
+{{- if $image.repository -}}
+{{- include "dv-pod.image" (list $ $image) -}}
+{{- else -}}
+{{- include "dv-pod.vcImage" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Each client's own documented import of EIP-3076 interchange into its
+database under the layout of dv-pod.vcCommand; the way back from the export
+in src/validator_client.rs. Prysm's refuses to run without a database:
+import-keys creates an empty one first (DV_SLASHING_IMPORT). */}}
+{{- define "dv-pod.vcSlashingImportCommand" -}}
+{{- $file := "/slashing-protection/slashing-protection.json" -}}
+{{- $net := .Values.network -}}
+{{- $type := .Values.validatorClient.type -}}
+{{- if eq $type "lighthouse" }}
+command: [lighthouse, --network={{ $net }}, --datadir=/vc-data, account, validator, slashing-protection, import, {{ $file }}]
+{{- else if eq $type "teku" }}
+command: [/opt/teku/bin/teku, slashing-protection, import, --data-path=/vc-data/teku, --from={{ $file }}]
+{{- else if eq $type "prysm" }}
+command: [/app/cmd/validator/validator, slashing-protection-history, import, --accept-terms-of-use, --datadir=/vc-data/prysm, --slashing-protection-json-file={{ $file }}]
+{{- else if eq $type "nimbus" }}
+command: [nimbus_beacon_node, --data-dir=/vc-data/nimbus, slashingdb, import, {{ $file }}, --validators-dir=/vc-data/validators]
+{{- else if eq $type "lodestar" }}
+command: [node, /usr/app/packages/cli/bin/lodestar, validator, slashing-protection, import, --network={{ $net }}, --dataDir=/vc-data/lodestar, --file={{ $file }}]
+{{- end }}
+{{- end -}}
+
 {{/* The metrics port each validator client listens on (see dv-pod.vcCommand). */}}
 {{- define "dv-pod.vcMetricsPort" -}}
 {{- get (dict "lighthouse" 5064 "teku" 8008 "prysm" 8081 "nimbus" 8108 "lodestar" 5064) .Values.validatorClient.type -}}

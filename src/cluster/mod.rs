@@ -5,6 +5,7 @@
 //! only `create` on Secrets and `get` on this one name).
 
 pub mod connection;
+pub mod node_backup;
 pub mod release;
 
 pub use connection::{ConnectError, Connection, KubeFlags, connect};

@@ -110,6 +110,11 @@ impl ReleaseNames {
     pub fn pod(&self) -> &str {
         &self.pod
     }
+
+    /// The StatefulSet: its pod's name without the ordinal.
+    pub fn statefulset(&self) -> &str {
+        self.pod.strip_suffix("-0").unwrap_or(&self.pod)
+    }
 }
 
 /// `kubectl dv status --json` (schema `dv-pod.release-status/v1`).
@@ -127,6 +132,10 @@ pub struct ReleaseView {
     pub installed_at: Option<String>,
     /// Why a part could not be read (missing permission, not found, ...).
     pub problems: Vec<String>,
+    /// When `kubectl dv backup` last archived the node (RFC 3339).
+    pub last_backup: Option<String>,
+    /// What the operator should do, though nothing is wrong yet.
+    pub reminders: Vec<String>,
 }
 
 /// Reads everything once. Failures become `problems`, never an error: a
@@ -142,11 +151,19 @@ pub async fn observe(client: &Client, names: &ReleaseNames) -> ReleaseView {
         charon: None,
         installed_at: None,
         problems: Vec::new(),
+        last_backup: None,
+        reminders: Vec::new(),
     };
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &names.namespace);
     match configmaps.get_opt(names.status_configmap()).await {
         Ok(Some(configmap)) => {
             view.installed_at = configmap.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string());
+            view.last_backup = configmap
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(super::node_backup::LAST_BACKUP_ANNOTATION))
+                .cloned();
             match super::published_status(&configmap) {
                 Ok(status) => view.status = status,
                 Err(e) => {
@@ -163,6 +180,14 @@ pub async fn observe(client: &Client, names: &ReleaseNames) -> ReleaseView {
         Some(status) if !status.enr.is_empty() => Some(status.enr.clone()),
         _ => read_public_enr(client, names, &mut view.problems).await,
     };
+
+    let formed = view.status.as_ref().is_some_and(|s| s.phase == crate::status::Phase::Done);
+    if formed && view.last_backup.is_none() {
+        view.reminders.push(format!(
+            "no backup taken: a lost volume loses this node's keys; run kubectl dv backup -n {} --release {} -o FILE",
+            names.namespace, names.release
+        ));
+    }
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), &names.namespace);
     match pods.get_opt(names.pod()).await {
@@ -318,6 +343,8 @@ mod tests {
             charon: None,
             installed_at: None,
             problems: vec![],
+            last_backup: None,
+            reminders: vec![],
         };
         let row = fleet_row(&view, std::time::SystemTime::now());
         assert_eq!(row[2], "not started");

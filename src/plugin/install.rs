@@ -1,12 +1,16 @@
 //! `kubectl dv install`: `helm upgrade --install` of the dv-pod chart with
 //! the same connection flags, after checking the cluster can be reached.
+//! [`HelmArgs`] and [`run_helm`] are shared with `kubectl dv restore`.
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::Args;
 
 use super::ReleaseArgs;
-use crate::definition::{Network, invite::OperatorAddress};
+use crate::{
+    cluster::Connection,
+    definition::{Network, invite::OperatorAddress},
+};
 
 /// Install or upgrade the dv-pod chart (helm upgrade --install).
 #[derive(Args)]
@@ -24,6 +28,13 @@ pub struct InstallArgs {
     /// The network (sets network); retired testnets are not offered.
     #[arg(long, value_parser = Network::OFFERED.map(Network::name))]
     network: Option<String>,
+    #[command(flatten)]
+    helm: HelmArgs,
+}
+
+/// How a command runs Helm: the values and chart it passes on.
+#[derive(Args)]
+pub struct HelmArgs {
     /// Values files, as for helm.
     #[arg(short = 'f', long = "values", value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     values: Vec<PathBuf>,
@@ -51,14 +62,30 @@ pub async fn run(args: InstallArgs) -> ExitCode {
         Ok(connection) => connection,
         Err(message) => return crate::exit::fail(format!("{message:#}")),
     };
+    run_helm(&args.helm, &args.target, &connection, &["upgrade", "--install"], &sets)
+}
+
+/// Runs `helm <verb> RELEASE CHART` with the connection's flags, the user's
+/// values files and `--set` values, then `sets` (the command's own, which
+/// win), then the user's arguments after `--`.
+pub fn run_helm(
+    helm: &HelmArgs,
+    target: &ReleaseArgs,
+    connection: &Connection,
+    verb: &[&str],
+    sets: &[String],
+) -> ExitCode {
+    if let Err(e) = crate::chart::refuse_private_key_arguments(helm.set.iter().chain(&helm.helm_args)) {
+        return crate::exit::fail(e);
+    }
     // Lives until helm has finished: it may be the embedded chart's temp file.
-    let chart = match crate::chart::Chart::resolve(args.chart.clone()) {
+    let chart = match crate::chart::Chart::resolve(helm.chart.clone()) {
         Ok(chart) => chart,
         Err(e) => return crate::exit::fail(e),
     };
-    let kube = &args.target.kube;
-    let mut command = std::process::Command::new(&args.helm);
-    command.args(["upgrade", "--install", &args.target.release, chart.reference()]);
+    let kube = &target.kube;
+    let mut command = std::process::Command::new(&helm.helm);
+    command.args(verb).args([&target.release, chart.reference()]);
     command.args(["--namespace", &connection.namespace]);
     if kube.namespace.is_some() {
         command.arg("--create-namespace");
@@ -67,26 +94,26 @@ pub async fn run(args: InstallArgs) -> ExitCode {
     command.arg(format!("--kube-context={}", connection.context));
     command.args(kube.impersonate.iter().map(|user| format!("--kube-as-user={user}")));
     command.args(kube.impersonate_groups.iter().map(|group| format!("--kube-as-group={group}")));
-    for file in &args.values {
+    for file in &helm.values {
         command.arg("--values").arg(file);
     }
-    for set in &sets {
+    for set in helm.set.iter().chain(sets) {
         command.args(["--set", set]);
     }
-    command.args(&args.helm_args);
+    command.args(&helm.helm_args);
     match command.status() {
         Ok(status) if status.success() => ExitCode::SUCCESS,
         Ok(status) => {
             eprintln!("error: helm ended with {status}");
             ExitCode::from(crate::exit::INVALID)
         }
-        Err(e) => crate::exit::fail(format!("cannot run {}: {e} (install Helm 3 or 4, or pass --helm)", args.helm)),
+        Err(e) => crate::exit::fail(format!("cannot run {}: {e} (install Helm 3 or 4, or pass --helm)", helm.helm)),
     }
 }
 
-/// The `--set` values, with the typed flags checked and added.
+/// The typed flags' `--set` values, checked.
 fn value_sets(args: &InstallArgs) -> anyhow::Result<Vec<String>> {
-    let mut sets = args.set.clone();
+    let mut sets = Vec::new();
     if let Some(address) = &args.operator_address {
         address.parse::<OperatorAddress>().map_err(|e| anyhow::anyhow!("--operator-address: {e}"))?;
         sets.push(format!("charon.operatorAddress={address}"));
@@ -94,6 +121,5 @@ fn value_sets(args: &InstallArgs) -> anyhow::Result<Vec<String>> {
     if let Some(network) = &args.network {
         sets.push(format!("network={network}"));
     }
-    crate::chart::refuse_private_key_arguments(sets.iter().chain(&args.helm_args))?;
     Ok(sets)
 }

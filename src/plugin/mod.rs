@@ -3,6 +3,8 @@
 //! to the cluster), and one module per command. Exit codes follow
 //! [`crate::exit`]; `-o json|yaml` (and `--json`) follow [`output`].
 
+mod archive_key;
+mod backup;
 mod complete;
 mod definition_verify;
 mod enr;
@@ -10,6 +12,7 @@ mod install;
 pub mod lock_verify;
 mod logs;
 mod output;
+mod restore;
 mod status;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -32,6 +35,8 @@ Examples:
   kubectl dv status -A
   kubectl dv enr -n dv --qr
   kubectl dv lock verify -n dv
+  kubectl dv backup -n dv -o dv-node.age
+  kubectl dv restore dv-node.age --release dv -n dv-restored
   kubectl dv wizard";
 
 #[derive(Parser)]
@@ -53,6 +58,8 @@ enum Command {
     Enr(enr::EnrArgs),
     Status(status::StatusArgs),
     Logs(logs::LogsArgs),
+    Backup(backup::BackupArgs),
+    Restore(restore::RestoreArgs),
     /// Open the interactive wizard: runs dv-tui (installed beside kubectl-dv,
     /// or on PATH) with these arguments; `kubectl dv wizard --help` shows them.
     #[command(
@@ -129,6 +136,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Enr(args) => enr::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Logs(args) => logs::run(args).await,
+        Command::Backup(args) => backup::run(args).await,
+        Command::Restore(args) => restore::run(args).await,
         Command::Wizard { args } => run_wizard(args),
         Command::Demo(demo) => {
             let mut args =

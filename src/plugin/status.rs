@@ -173,7 +173,10 @@ fn print_release_text(view: &ReleaseView) {
             crate::health::duty_summary(charon)
         );
     }
-    for problem in &view.problems {
-        println!("  ! {problem}");
+    for line in view.problems.iter().chain(&view.reminders) {
+        println!("  ! {line}");
+    }
+    if let Some(at) = &view.last_backup {
+        println!("  backup     last taken {at}");
     }
 }

@@ -474,5 +474,177 @@ async fn four_operators_form_a_validator_in_pods_that_performs_duties_through_ev
     assert!(rebooted.status.success(), "reboot: {}", String::from_utf8_lossy(&rebooted.stderr));
     kept.check(node, &operators, "a node reboot", work.path()).await;
 
+    backup_and_restore(node, operators, &relay, &mut kept, work.path()).await;
     assert_eq!(node.guard_drops(), 0, "nothing left the machine");
+}
+
+const PASSPHRASE: &str = "correct horse battery staple";
+
+fn backup(node: &Node, namespace: &str, archive: &Path, passphrase: &Path) -> Value {
+    let out = node.kubectl_dv(&[
+        "backup",
+        "-n",
+        namespace,
+        "--release",
+        RELEASE,
+        "-o",
+        archive.to_str().unwrap(),
+        "--passphrase-file",
+        passphrase.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "kubectl dv backup -n {namespace}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `kubectl dv restore` with the values of the bed (no beacon node, the
+/// formation's relay).
+fn restore(node: &Node, namespace: &str, archive: &Path, passphrase: &Path, relay: &str) -> std::process::Output {
+    node.kubectl_dv(&[
+        "restore",
+        archive.to_str().unwrap(),
+        "--release",
+        RELEASE,
+        "-n",
+        namespace,
+        "--passphrase-file",
+        passphrase.to_str().unwrap(),
+        "--chart",
+        CHART,
+        "--helm",
+        support::bed::bin("helm4").to_str().unwrap(),
+        "--set",
+        "charon.simnetBeaconMock=true",
+        "--set",
+        &format!("charon.p2p.relays={{{relay}}}"),
+    ])
+}
+
+/// The names of every Secret and ConfigMap in a namespace, with their data:
+/// what a refused restore must leave as it was.
+fn objects_in(node: &Node, namespace: &str) -> String {
+    let out = node.kubectl(&[
+        "-n",
+        namespace,
+        "get",
+        "secrets,configmaps",
+        "-o",
+        "jsonpath={range .items[*]}{.kind}/{.metadata.name}={.data}{\"\\n\"}{end}",
+    ]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The signed attestations in an archive's slashing history.
+fn archived_history(archive: &Path) -> Vec<(u64, u64)> {
+    let key = dv_pod::backup::Key::Passphrase(PASSPHRASE.to_string().into());
+    let contents = dv_pod::backup::open(&std::fs::read(archive).unwrap(), &key).unwrap();
+    let export: Value = serde_json::from_slice(&contents.files[dv_pod::backup::node::SLASHING_PROTECTION]).unwrap();
+    let epoch = |v: &Value| v.as_str().unwrap().parse::<u64>().unwrap();
+    let mut signed: Vec<(u64, u64)> = export["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|validator| validator["signed_attestations"].as_array().cloned().unwrap_or_default())
+        .map(|a| (epoch(&a["source_epoch"]), epoch(&a["target_epoch"])))
+        .collect();
+    signed.sort();
+    signed
+}
+
+fn refused(out: &std::process::Output, says: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "refused with exit 1: {stderr}");
+    assert!(stderr.contains(says), "the refusal says {says:?}: {stderr}");
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+}
+
+/// Operator 3 loses its namespace and volumes, and comes back from its
+/// backup into a new namespace as the same node; a second restore, a wrong
+/// passphrase, a truncated archive and another node's archive are refused.
+async fn backup_and_restore(node: &Node, mut operators: Vec<Operator>, relay: &str, kept: &mut Kept, work: &Path) {
+    let passphrase = work.join("passphrase");
+    std::fs::write(&passphrase, format!("{PASSPHRASE}\n")).unwrap();
+    let archive = work.join("operator-3.age");
+    let lost = operators[2].namespace.clone();
+    let enr = enr_of(node, &operators[2]);
+
+    let started = Instant::now();
+    let manifest = backup(node, &lost, &archive, &passphrase);
+    let backup_time = started.elapsed();
+    assert_eq!(manifest["lock_hash"], kept.lock_hash.as_str(), "{manifest}");
+    assert_eq!(manifest["enr"], enr.as_str(), "{manifest}");
+    assert_eq!(manifest["validator_client"], "prysm", "{manifest}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&archive).unwrap().permissions().mode() & 0o777, 0o600);
+    let history = archived_history(&archive);
+    let before: Vec<_> = kept.histories[2].iter().filter(|a| !history.contains(a)).collect();
+    assert!(before.is_empty(), "the archive holds every attestation signed before: missing {before:?}");
+    let view = plugin(node, &operators[2], "status");
+    support::schema::assert_matches("release-status.v1", &view);
+    assert!(view["last_backup"].is_string(), "the backup is recorded: {view}");
+    assert_eq!(view["reminders"], serde_json::json!([]), "{view}");
+    assert!(plugin(node, &operators[0], "status")["reminders"][0].as_str().unwrap().contains("no backup taken"));
+    println!(
+        "figures: backup of one validator {:.1} s, archive {} bytes, {} attestations",
+        backup_time.as_secs_f64(),
+        std::fs::metadata(&archive).unwrap().len(),
+        history.len()
+    );
+
+    // The namespace and its volumes are lost.
+    let deleted = node.kubectl(&["delete", "namespace", &lost, "--wait=true", "--timeout=180s"]);
+    assert!(deleted.status.success(), "{}", String::from_utf8_lossy(&deleted.stderr));
+    let volumes: Api<PersistentVolume> = Api::all(node.client().await);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while volumes.list(&Default::default()).await.unwrap().items.iter().any(|pv| {
+        pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref()).and_then(|c| c.namespace.as_deref()) == Some(&lost)
+    }) {
+        assert!(Instant::now() < deadline, "the lost namespace's volumes are deleted");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    // Refused without a change: a wrong passphrase and a truncated archive.
+    let restored = format!("{lost}-restored");
+    node.create_restricted_namespace(&restored).await;
+    let wrong = work.join("wrong-passphrase");
+    std::fs::write(&wrong, "wrong horse battery staple\n").unwrap();
+    let untouched = objects_in(node, &restored);
+    refused(&restore(node, &restored, &archive, &wrong, relay), "passphrase");
+    let truncated = work.join("truncated.age");
+    let sealed = std::fs::read(&archive).unwrap();
+    std::fs::write(&truncated, &sealed[..sealed.len() / 2]).unwrap();
+    refused(&restore(node, &restored, &truncated, &passphrase, relay), "truncated");
+    assert_eq!(objects_in(node, &restored), untouched, "a refused restore changes nothing");
+
+    // The restore: the same node rejoins its cluster.
+    let started = Instant::now();
+    let out = restore(node, &restored, &archive, &passphrase, relay);
+    assert!(out.status.success(), "kubectl dv restore: {}", String::from_utf8_lossy(&out.stderr));
+    let restore_time = started.elapsed();
+    operators[2].namespace = restored.clone();
+    assert_eq!(enr_of(node, &operators[2]), enr, "the same ENR");
+    kept.check(node, &operators, "a restore from backup", work).await;
+    let view = plugin(node, &operators[2], "status");
+    assert_eq!((&view["charon"]["peers_connected"], &view["charon"]["peers_total"]), (&3.into(), &3.into()), "{view}");
+    println!(
+        "figures: restore command {:.1} s, restore to duties again {:.1} s",
+        restore_time.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+
+    // A second restore of the same node is refused while the first runs.
+    let twice = format!("{lost}-twice");
+    node.create_restricted_namespace(&twice).await;
+    let untouched = objects_in(node, &twice);
+    let again = restore(node, &twice, &archive, &passphrase, relay);
+    refused(&again, &format!("already runs as release {RELEASE} in namespace {restored}"));
+    assert_eq!(objects_in(node, &twice), untouched, "a refused restore changes nothing");
+
+    // Another node's archive is refused where this node's keys are.
+    let other = work.join("operator-4.age");
+    backup(node, &operators[3].namespace, &other, &passphrase);
+    let untouched = objects_in(node, &restored);
+    refused(&restore(node, &restored, &other, &passphrase, relay), "this archive belongs to");
+    assert_eq!(objects_in(node, &restored), untouched, "a refused restore changes nothing");
+    kept.check(node, &operators, "a backup of operator 4", work).await;
 }

@@ -454,7 +454,7 @@ impl App {
             Update::Release { view, pod } => {
                 self.enr = view.enr.clone().or(self.enr.take());
                 self.status = view.status.clone();
-                self.problems = view.problems.clone();
+                self.problems = view.problems.iter().chain(&view.reminders).cloned().collect();
                 self.nodes = vec![NodeHealth {
                     name: pod,
                     pod: view.pod.clone(),

@@ -1041,3 +1041,73 @@ fn the_sidecar_image_is_one_value_for_every_sidecar_container_and_its_old_place_
         &["charon.dkgSidecar.image has moved to sidecar.image"],
     );
 }
+
+#[test]
+fn a_restored_history_is_imported_before_the_client_starts_where_the_client_and_the_backup_export_keep_it() {
+    // The data directory each client's database lives in, as the VC runs.
+    let data_flags = [
+        ("lighthouse", "--datadir=/vc-data"),
+        ("teku", "--data-path=/vc-data/teku"),
+        ("prysm", "--datadir=/vc-data/prysm"),
+        ("nimbus", "--data-dir=/vc-data/nimbus"),
+        ("lodestar", "--dataDir=/vc-data/lodestar"),
+    ];
+    for (client, data_flag) in data_flags {
+        let (address, client_type) =
+            (format!("charon.operatorAddress={OPERATOR}"), format!("validatorClient.type={client}"));
+        let plain = render("helm4", &[&address, &client_type]);
+        let pod = &find(&plain, "StatefulSet", "my-dv")["spec"]["template"]["spec"];
+        assert!(
+            !containers(pod).iter().any(|c| c["name"] == "import-slashing-protection"),
+            "{client}: only on restore"
+        );
+
+        let restored =
+            render("helm4", &[&address, &client_type, "validatorClient.slashingProtection.importSecret=my-dv-history"]);
+        let pod = &find(&restored, "StatefulSet", "my-dv")["spec"]["template"]["spec"];
+        let inits: Vec<&str> =
+            pod["initContainers"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        let at = |name: &str| inits.iter().position(|n| *n == name).unwrap();
+        assert!(at("import-keys") < at("import-slashing-protection"), "{client}: {inits:?}");
+        let import = containers(pod).into_iter().find(|c| c["name"] == "import-slashing-protection").unwrap();
+        let vc = containers(pod).into_iter().find(|c| c["name"] == "validator-client").unwrap();
+        assert_eq!(import["image"], vc["image"], "{client}: the client's own tool");
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect()
+        };
+        let command = strings(&import["command"]);
+        assert!(command.iter().any(|a| a == data_flag), "{client} imports into {data_flag}: {command:?}");
+        assert!(strings(&vc["args"]).iter().any(|a| a == data_flag), "{client} runs on {data_flag}");
+        let (export, _) =
+            dv_pod::validator_client::ValidatorClient::from_name(client).unwrap().slashing_export("hoodi");
+        assert!(
+            export.iter().any(|a| a == data_flag),
+            "the backup exports {client}'s history from {data_flag}: {export:?}"
+        );
+        assert!(command.iter().any(|a| a.contains("/slashing-protection/slashing-protection.json")));
+        let secret = pod["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "slashing-protection").unwrap();
+        assert_eq!(secret["secret"]["secretName"], "my-dv-history");
+        let prepares = containers(pod).into_iter().find(|c| c["name"] == "import-keys").unwrap()["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "DV_SLASHING_IMPORT" && e["value"] == "true");
+        assert!(prepares, "{client}: import-keys prepares the database");
+    }
+    let nimbus = render(
+        "helm4",
+        &[
+            &format!("charon.operatorAddress={OPERATOR}"),
+            "validatorClient.type=nimbus",
+            "validatorClient.slashingProtection.importSecret=h",
+            "validatorClient.slashingProtection.image.repository=docker.io/statusim/nimbus-eth2",
+            "validatorClient.slashingProtection.image.tag=multiarch-v26.3.1",
+        ],
+    );
+    let pod = &find(&nimbus, "StatefulSet", "my-dv")["spec"]["template"]["spec"];
+    let import = containers(pod).into_iter().find(|c| c["name"] == "import-slashing-protection").unwrap();
+    assert_eq!(
+        import["image"], "docker.io/statusim/nimbus-eth2:multiarch-v26.3.1",
+        "the beacon node image has slashingdb"
+    );
+}

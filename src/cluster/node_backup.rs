@@ -268,12 +268,6 @@ fn backup_pod(names: &ReleaseNames, statefulset: &StatefulSet, export: &Export) 
     let sidecar = find(&init, "import-keys")
         .or_else(|| find(&init, "dkg"))
         .ok_or_else(|| anyhow::anyhow!("StatefulSet {} has no dv-sidecar container", names.statefulset()))?;
-    let mount = |name: &str, path: &str, read_only: bool| VolumeMount {
-        name: name.into(),
-        mount_path: path.into(),
-        read_only: Some(read_only),
-        ..VolumeMount::default()
-    };
     let export_dir = crate::validator_client::EXPORT_DIR;
     let exporter = Container {
         name: EXPORT_CONTAINER.into(),
@@ -297,19 +291,6 @@ fn backup_pod(names: &ReleaseNames, statefulset: &StatefulSet, export: &Export) 
         volume_mounts: Some(vec![mount("charon-data", "/charon-data", true), mount("export", export_dir, true)]),
         ..Container::default()
     };
-    let claim = |volume: &str| Volume {
-        name: volume.into(),
-        persistent_volume_claim: Some(k8s_openapi::api::core::v1::PersistentVolumeClaimVolumeSource {
-            claim_name: format!("{volume}-{}", names.pod()),
-            read_only: Some(false),
-        }),
-        ..Volume::default()
-    };
-    let empty = |volume: &str| Volume {
-        name: volume.into(),
-        empty_dir: Some(k8s_openapi::api::core::v1::EmptyDirVolumeSource::default()),
-        ..Volume::default()
-    };
     let mut labels = super::release_labels("dv-pod", &names.release, "backup");
     labels.insert("app.kubernetes.io/managed-by".into(), "kubectl-dv".into());
     Ok(Pod {
@@ -332,11 +313,33 @@ fn backup_pod(names: &ReleaseNames, statefulset: &StatefulSet, export: &Export) 
             tolerations: template.tolerations,
             init_containers: Some(vec![exporter]),
             containers: vec![holder],
-            volumes: Some(vec![claim("charon-data"), claim("validator-data"), empty("export"), empty("tmp")]),
+            volumes: Some(backup_volumes(names)),
             ..PodSpec::default()
         }),
         ..Pod::default()
     })
+}
+
+fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount { name: name.into(), mount_path: path.into(), read_only: Some(read_only), ..VolumeMount::default() }
+}
+
+/// The node's two claims, and the scratch space the export shares.
+fn backup_volumes(names: &ReleaseNames) -> Vec<Volume> {
+    let claim = |volume: &str| Volume {
+        name: volume.into(),
+        persistent_volume_claim: Some(k8s_openapi::api::core::v1::PersistentVolumeClaimVolumeSource {
+            claim_name: format!("{volume}-{}", names.pod()),
+            read_only: Some(false),
+        }),
+        ..Volume::default()
+    };
+    let empty = |volume: &str| Volume {
+        name: volume.into(),
+        empty_dir: Some(k8s_openapi::api::core::v1::EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    };
+    vec![claim("charon-data"), claim("validator-data"), empty("export"), empty("tmp")]
 }
 
 async fn delete_and_wait(pods: &Api<Pod>, name: &str) -> anyhow::Result<()> {

@@ -20,7 +20,11 @@
 //!   7.5, 33 and 91 s for it (target: under the 5 s initial interval; the
 //!   anchor's sidecar took 13-83 s);
 //! - verifying a cluster lock of 10 validators across 4 operators (target
-//!   < 50 ms: the sidecar does it on every start).
+//!   < 50 ms: the sidecar does it on every start);
+//! - a node's backup archive for 1 and 10 validators with a day of
+//!   attestations each: its size (target: < 1 MiB for 10, so a Secret of
+//!   the restore holds it) and the time to check and seal it, and to open
+//!   and check it again (age's passphrase work is about a second by design).
 
 use std::time::{Duration, Instant};
 
@@ -84,6 +88,96 @@ fn main() {
     polling_load();
     lock_verification();
     last_signature_to_dkg();
+    backup_archive_figures();
+}
+
+/// A 4-node cluster of `validators` made by the real `charon create cluster`.
+fn create_cluster(charon: &std::path::Path, validators: usize) -> tempfile::TempDir {
+    let work = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(charon)
+        .args(["create", "cluster", "--nodes=4", "--network=hoodi", "--insecure-keys"])
+        .arg(format!("--num-validators={validators}"))
+        .args(["--withdrawal-addresses=0x52908400098527886E0F7030069857D2E4169EE7"])
+        .args(["--fee-recipient-addresses=0x52908400098527886E0F7030069857D2E4169EE7"])
+        .arg(format!("--cluster-dir={}", work.path().display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    work
+}
+
+/// Node 0's files of a real `charon create cluster` as a backup holds them,
+/// with a synthetic day (225 epochs) of attestations per validator.
+fn backup_archive_figures() {
+    use dv_pod::backup::{self, Key, node};
+    let charon = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".bed/bin/charon");
+    if !charon.exists() {
+        println!("backup archive: skipped ({} is not built)", charon.display());
+        return;
+    }
+    for validators in [1, 10] {
+        let work = create_cluster(&charon, validators);
+        let dir = work.path().join("node0");
+        let mut files = std::collections::BTreeMap::new();
+        let mut add = |name: String, path: std::path::PathBuf| {
+            files.insert(name, zeroize::Zeroizing::new(std::fs::read(path).unwrap()));
+        };
+        add(node::ENR_KEY.into(), dir.join("charon-enr-private-key"));
+        add(node::LOCK.into(), dir.join("cluster-lock.json"));
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if node::is_deposit_data(&format!("charon/{name}")) {
+                add(format!("charon/{name}"), dir.join(&name));
+            }
+        }
+        let mut pubkeys = Vec::new();
+        for i in 0..validators {
+            // `--insecure-keys` names them keystore-insecure-N; a DKG, keystore-N.
+            for ext in ["json", "txt"] {
+                add(
+                    format!("{}/keystore-{i}.{ext}", node::KEYS_DIR),
+                    dir.join(format!("validator_keys/keystore-insecure-{i}.{ext}")),
+                );
+            }
+            let keystore: Value = serde_json::from_slice(
+                &std::fs::read(dir.join(format!("validator_keys/keystore-insecure-{i}.json"))).unwrap(),
+            )
+            .unwrap();
+            pubkeys.push(format!("0x{}", keystore["pubkey"].as_str().unwrap()));
+        }
+        let data: Vec<Value> = pubkeys
+            .iter()
+            .map(|pubkey| {
+                let attestations: Vec<Value> = (1000..1225u64)
+                    .map(|epoch| {
+                        json!({"source_epoch": (epoch - 1).to_string(), "target_epoch": epoch.to_string(),
+                               "signing_root": format!("0x{:064x}", epoch)})
+                    })
+                    .collect();
+                json!({"pubkey": pubkey, "signed_blocks": [], "signed_attestations": attestations})
+            })
+            .collect();
+        let history = json!({"metadata": {"interchange_format_version": "5",
+            "genesis_validators_root": format!("0x{:064x}", 1)}, "data": data});
+        files.insert(node::SLASHING_PROTECTION.into(), zeroize::Zeroizing::new(history.to_string().into_bytes()));
+
+        let passphrase = || Key::Passphrase("correct horse battery staple".to_string().into());
+        let start = Instant::now();
+        let archive =
+            node::archive_node(files, dv_pod::validator_client::ValidatorClient::Prysm, "now".into()).unwrap();
+        let sealed = backup::seal(&archive.contents, &passphrase()).unwrap();
+        let sealed_in = start.elapsed();
+        let start = Instant::now();
+        node::verify_node(backup::open(&sealed, &passphrase()).unwrap()).unwrap();
+        let opened_in = start.elapsed();
+        println!(
+            "backup archive, {validators} validator(s), 225 attestations each: {} bytes ({:.1} KiB); check and seal {:.2} s, open and check {:.2} s",
+            sealed.len(),
+            sealed.len() as f64 / 1024.0,
+            sealed_in.as_secs_f64(),
+            opened_in.as_secs_f64()
+        );
+    }
 }
 
 /// A lock from the real `charon create cluster` of the test bed, when it
@@ -94,15 +188,7 @@ fn lock_verification() {
         println!("verify a 10-validator cluster lock: skipped ({} is not built)", charon.display());
         return;
     }
-    let work = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(&charon)
-        .args(["create", "cluster", "--nodes=4", "--network=hoodi", "--num-validators=10", "--insecure-keys"])
-        .args(["--withdrawal-addresses=0x52908400098527886E0F7030069857D2E4169EE7"])
-        .args(["--fee-recipient-addresses=0x52908400098527886E0F7030069857D2E4169EE7"])
-        .arg(format!("--cluster-dir={}", work.path().display()))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let work = create_cluster(&charon, 10);
     let bytes = std::fs::read(work.path().join("node0/cluster-lock.json")).unwrap();
     let verify_time = time(20, || {
         let parsed = dv_pod::definition::lock::Lock::from_json(&bytes).unwrap();

@@ -189,6 +189,11 @@ async fn slashing_history(node: &Node, operator: &Operator, work: &Path) -> Vec<
     let export: Value =
         serde_json::from_slice(&std::fs::read(out_dir.join("slashing_protection.json")).unwrap()).unwrap();
     assert_eq!(export["metadata"]["interchange_format_version"], "5", "{export}");
+    signed_attestations(&export)
+}
+
+/// The (source, target) epochs of every attestation in EIP-3076 interchange.
+fn signed_attestations(export: &Value) -> Vec<(u64, u64)> {
     let epoch = |v: &Value| v.as_str().unwrap().parse::<u64>().unwrap();
     let mut signed: Vec<(u64, u64)> = export["data"]
         .as_array()
@@ -539,16 +544,7 @@ fn archived_history(archive: &Path) -> Vec<(u64, u64)> {
     let key = dv_pod::backup::Key::Passphrase(PASSPHRASE.to_string().into());
     let contents = dv_pod::backup::open(&std::fs::read(archive).unwrap(), &key).unwrap();
     let export: Value = serde_json::from_slice(&contents.files[dv_pod::backup::node::SLASHING_PROTECTION]).unwrap();
-    let epoch = |v: &Value| v.as_str().unwrap().parse::<u64>().unwrap();
-    let mut signed: Vec<(u64, u64)> = export["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|validator| validator["signed_attestations"].as_array().cloned().unwrap_or_default())
-        .map(|a| (epoch(&a["source_epoch"]), epoch(&a["target_epoch"])))
-        .collect();
-    signed.sort();
-    signed
+    signed_attestations(&export)
 }
 
 fn refused(out: &std::process::Output, says: &str) {

@@ -251,6 +251,63 @@ fn check_interchange(
     })
 }
 
+/// The interchange reduced to EIP-3076's minimal form: per validator, its
+/// highest block slot and one attestation of its highest source and highest
+/// target epochs. Every client treats these as low watermarks on import, so
+/// the protection is the same; only the record of what was signed goes.
+/// For a restore whose full history would not fit a Secret (1 MiB).
+pub fn minimal_interchange(bytes: &[u8]) -> Result<Vec<u8>, BackupError> {
+    let bad = |reason: String| mismatch(SLASHING_PROTECTION, reason);
+    let mut interchange: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    let epoch = |v: &serde_json::Value, key: &str| v[key].as_str().and_then(|t| t.parse::<u64>().ok());
+    for record in interchange["data"].as_array_mut().ok_or_else(|| bad("no data list".into()))? {
+        let blocks = record["signed_blocks"].as_array().cloned().unwrap_or_default();
+        let top_slot = blocks.iter().filter_map(|b| epoch(b, "slot")).max();
+        let attestations = record["signed_attestations"].as_array().cloned().unwrap_or_default();
+        let source = attestations.iter().filter_map(|a| epoch(a, "source_epoch")).max();
+        let target = attestations.iter().filter_map(|a| epoch(a, "target_epoch")).max();
+        record["signed_blocks"] = serde_json::json!(
+            top_slot.map(|slot| vec![serde_json::json!({"slot": slot.to_string()})]).unwrap_or_default()
+        );
+        record["signed_attestations"] = serde_json::json!(match (source, target) {
+            (Some(source), Some(target)) => {
+                vec![serde_json::json!({"source_epoch": source.to_string(), "target_epoch": target.to_string()})]
+            }
+            _ => Vec::new(),
+        });
+    }
+    serde_json::to_vec(&interchange).map_err(|e| bad(e.to_string()))
+}
+
 fn mismatch(name: &str, reason: String) -> BackupError {
     BackupError::Mismatch { name: name.into(), reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_minimal_interchange_keeps_each_validators_highest_slot_source_and_target() {
+        let full = serde_json::json!({
+            "metadata": {"interchange_format_version": "5", "genesis_validators_root": "0x01"},
+            "data": [{
+                "pubkey": "0xaa",
+                "signed_blocks": [{"slot": "7", "signing_root": "0x02"}, {"slot": "12"}],
+                "signed_attestations": [
+                    {"source_epoch": "3", "target_epoch": "9"},
+                    {"source_epoch": "5", "target_epoch": "6"}
+                ]
+            }, {"pubkey": "0xbb", "signed_blocks": [], "signed_attestations": []}]
+        });
+        let minimal: serde_json::Value =
+            serde_json::from_slice(&minimal_interchange(full.to_string().as_bytes()).unwrap()).unwrap();
+        assert_eq!(minimal["metadata"], full["metadata"]);
+        assert_eq!(minimal["data"][0]["signed_blocks"], serde_json::json!([{"slot": "12"}]));
+        assert_eq!(
+            minimal["data"][0]["signed_attestations"],
+            serde_json::json!([{"source_epoch": "5", "target_epoch": "9"}])
+        );
+        assert_eq!(minimal["data"][1]["signed_attestations"], serde_json::json!([]));
+    }
 }

@@ -137,7 +137,7 @@ async fn create_objects(
         &names.slashing_protection,
         release,
         "slashing-protection",
-        BTreeMap::from([("slashing-protection.json".to_string(), archive.slashing_protection().to_vec())]),
+        BTreeMap::from([("slashing-protection.json".to_string(), history_for_secret(archive)?)]),
     );
     let lock_text = String::from_utf8(archive.lock_json().to_vec())
         .map_err(|_| anyhow::anyhow!("the archive's cluster lock is not UTF-8 text"))?;
@@ -151,6 +151,26 @@ async fn create_objects(
     create_restored(client, namespace, &enr_key).await?;
     create_restored(client, namespace, &key_shares).await?;
     create_restored(client, namespace, &history).await
+}
+
+/// Above this the full history would not fit a Secret (1 MiB with its
+/// base64 and the object around it).
+const MAX_HISTORY_IN_SECRET: usize = 700 << 10;
+
+/// The history as the restored Secret holds it: in full, or in EIP-3076's
+/// minimal form when the full one is too large for a Secret.
+fn history_for_secret(archive: &NodeArchive) -> anyhow::Result<Vec<u8>> {
+    let full = archive.slashing_protection();
+    if full.len() <= MAX_HISTORY_IN_SECRET {
+        return Ok(full.to_vec());
+    }
+    let minimal = backup::node::minimal_interchange(full)?;
+    eprintln!(
+        "the slashing history ({} KiB) is too large for a Secret: importing EIP-3076's minimal form (each \
+         validator's highest slot, source and target), which protects the same",
+        full.len() >> 10
+    );
+    Ok(minimal)
 }
 
 /// The chart values of the adoption mode, from the archive.

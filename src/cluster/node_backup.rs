@@ -175,7 +175,9 @@ pub async fn read_node_files(
     })?;
     let (argv, file) = client_type.slashing_export(network);
     let pod = backup_pod(names, &statefulset, &Export { image: export_image, argv, file })?;
-    let replicas = statefulset.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    // The chart's only replica count: a backup killed before it could scale
+    // back left 0, and this one must not keep the node stopped.
+    let replicas = 1;
     eprintln!("stopping {}/{} for a consistent copy", names.namespace, names.pod());
     scale(&statefulsets, names.statefulset(), 0).await?;
     let read = tokio::select! {

@@ -149,7 +149,6 @@ pub async fn read_enr_key(client: &Client, names: &ReleaseNames) -> anyhow::Resu
 struct Export {
     image: Option<String>,
     argv: Vec<String>,
-    file: String,
 }
 
 /// Stops the node, reads its files through a one-off pod, and starts the
@@ -174,14 +173,14 @@ pub async fn read_node_files(
         )
     })?;
     let (argv, file) = client_type.slashing_export(network);
-    let pod = backup_pod(names, &statefulset, &Export { image: export_image, argv, file })?;
+    let pod = backup_pod(names, &statefulset, &Export { image: export_image, argv })?;
     // The chart's only replica count: a backup killed before it could scale
     // back left 0, and this one must not keep the node stopped.
     let replicas = 1;
     eprintln!("stopping {}/{} for a consistent copy", names.namespace, names.pod());
     scale(&statefulsets, names.statefulset(), 0).await?;
     let read = tokio::select! {
-        read = run_backup_pod(client, names, pod) => read,
+        read = run_backup_pod(client, names, pod, &file) => read,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted; nothing was written")),
     };
     let pods: Api<Pod> = Api::namespaced(client.clone(), &names.namespace);
@@ -215,7 +214,7 @@ async fn scale(statefulsets: &Api<StatefulSet>, name: &str, replicas: i32) -> an
     Ok(())
 }
 
-async fn run_backup_pod(client: &Client, names: &ReleaseNames, pod: Pod) -> anyhow::Result<Vec<u8>> {
+async fn run_backup_pod(client: &Client, names: &ReleaseNames, pod: Pod, file: &str) -> anyhow::Result<Vec<u8>> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &names.namespace);
     wait_gone(&pods, names.pod()).await?;
     let name = backup_pod_name(names);
@@ -223,8 +222,7 @@ async fn run_backup_pod(client: &Client, names: &ReleaseNames, pod: Pod) -> anyh
     pods.create(&PostParams::default(), &pod).await.map_err(|e| anyhow::anyhow!("creating pod {name}: {e}"))?;
     wait_running(&pods, &name).await?;
     let params = AttachParams::default().container(FILES_CONTAINER).stdin(false).stdout(true).stderr(true);
-    let file = pod_export_file(&pod);
-    let command = [SIDECAR, "node-files", "--slashing-protection-file", file.as_str()];
+    let command = [SIDECAR, "node-files", "--slashing-protection-file", file];
     let mut attached = pods.exec(&name, command, &params).await.map_err(|e| anyhow::anyhow!("exec in {name}: {e}"))?;
     let mut stdout = attached.stdout().ok_or_else(|| anyhow::anyhow!("exec in {name}: no stdout"))?;
     let mut stderr = attached.stderr().ok_or_else(|| anyhow::anyhow!("exec in {name}: no stderr"))?;
@@ -245,10 +243,6 @@ async fn run_backup_pod(client: &Client, names: &ReleaseNames, pod: Pod) -> anyh
         ));
     }
     Ok(tar)
-}
-
-fn pod_export_file(pod: &Pod) -> String {
-    pod.metadata.annotations.as_ref().and_then(|a| a.get("dv-pod.obol.org/export-file")).cloned().unwrap_or_default()
 }
 
 /// The one-off pod, from the StatefulSet's own template: its security
@@ -300,7 +294,6 @@ fn backup_pod(names: &ReleaseNames, statefulset: &StatefulSet, export: &Export) 
             name: Some(backup_pod_name(names)),
             namespace: Some(names.namespace.clone()),
             labels: Some(labels),
-            annotations: Some(BTreeMap::from([("dv-pod.obol.org/export-file".to_string(), export.file.clone())])),
             ..ObjectMeta::default()
         },
         spec: Some(PodSpec {

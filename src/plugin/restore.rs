@@ -91,7 +91,7 @@ async fn restore(args: &RestoreArgs) -> anyhow::Result<ExitCode> {
         "restored the keys of node {enr} (cluster lock {}) into namespace {namespace}; installing release {release}",
         archive.lock.lock_hash_hex()
     );
-    let sets = chart_values(&names, &archive, enr)?;
+    let sets = chart_values(&names, &archive)?;
     Ok(super::install::run_helm(&args.helm, &args.target, &connection, &["install"], &sets))
 }
 
@@ -174,7 +174,7 @@ fn history_for_secret(archive: &NodeArchive) -> anyhow::Result<Vec<u8>> {
 }
 
 /// The chart values of the adoption mode, from the archive.
-fn chart_values(names: &RestoredNames, archive: &NodeArchive, enr: &str) -> anyhow::Result<Vec<String>> {
+fn chart_values(names: &RestoredNames, archive: &NodeArchive) -> anyhow::Result<Vec<String>> {
     let network = archive.lock.definition.network().ok_or_else(|| {
         anyhow::anyhow!(
             "the lock's fork version 0x{} is no network dv-pod knows",
@@ -186,7 +186,7 @@ fn chart_values(names: &RestoredNames, archive: &NodeArchive, enr: &str) -> anyh
         .definition
         .operators
         .iter()
-        .find(|op| same_key(&op.enr, enr))
+        .find(|op| same_key(&op.enr, archive.enr.text()))
         .map(|op| op.address.clone())
         .unwrap_or_default();
     let mut sets = vec![

@@ -148,7 +148,7 @@ fn start() -> Bed {
     let etcd_url = format!("http://127.0.0.1:{etcd_port}");
     let etcd_peer = format!("http://127.0.0.1:{etcd_peer_port}");
     let d = |name: &str| dir.join(name).display().to_string();
-    let commands: Vec<(&str, Command)> = vec![
+    let commands: Vec<(&'static str, Command)> = vec![
         ("etcd", {
             let mut c = Command::new(&etcd);
             c.args([
@@ -209,39 +209,68 @@ fn start() -> Bed {
         }),
     ];
 
-    // The children must outlive the thread that forks them (PR_SET_PDEATHSIG
-    // fires when that thread exits), so they are spawned from a thread that
-    // parks for the rest of the process.
-    let (tx, rx) = mpsc::channel();
-    let log_dir = dir.clone();
-    std::thread::Builder::new()
-        .name("test-bed".into())
-        .spawn(move || {
-            for (name, command) in commands {
-                let result = spawn_logged(name, command, &log_dir);
-                let failed = result.is_err();
-                tx.send((name, result)).unwrap();
-                if failed {
-                    return;
+    // The controller-manager exits at once if the apiserver does not answer
+    // yet (a slow start on a busy machine), so it starts after /readyz.
+    let mut commands = commands.into_iter();
+    let spawner = Spawner::new(dir.clone());
+    for (name, command) in commands.by_ref().take(2) {
+        spawner.spawn(name, command);
+    }
+    let bed = Bed { server, kubeconfig, ca_der: pki.ca_der, ca_pem: pki.ca_pem, admin_token };
+    bed.wait_until(&dir, Readiness::ApiServer);
+    for (name, command) in commands {
+        spawner.spawn(name, command);
+    }
+    bed.wait_until(&dir, Readiness::ControllerManager);
+    bed
+}
+
+/// Forks the bed's processes from one thread that parks for the rest of the
+/// process: PR_SET_PDEATHSIG fires when the forking thread exits, so the
+/// children must be spawned from a thread that outlives them.
+struct Spawner {
+    requests: mpsc::Sender<(&'static str, Command)>,
+    results: mpsc::Receiver<std::io::Result<Child>>,
+}
+
+impl Spawner {
+    fn new(log_dir: PathBuf) -> Spawner {
+        let (requests, incoming) = mpsc::channel::<(&'static str, Command)>();
+        let (outgoing, results) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("test-bed".into())
+            .spawn(move || {
+                for (name, command) in incoming.iter() {
+                    outgoing.send(spawn_logged(name, command, &log_dir)).unwrap();
                 }
-            }
-            loop {
-                std::thread::park();
-            }
-        })
-        .unwrap();
-    for _ in 0..3 {
-        let (name, result) = rx.recv().expect("test bed thread died");
-        let child = result.unwrap_or_else(|e| panic!("test bed: cannot start {name}: {e}"));
+                loop {
+                    std::thread::park();
+                }
+            })
+            .unwrap();
+        Spawner { requests, results }
+    }
+
+    fn spawn(&self, name: &'static str, command: Command) {
+        self.requests.send((name, command)).expect("test bed thread died");
+        let child = self
+            .results
+            .recv()
+            .expect("test bed thread died")
+            .unwrap_or_else(|e| panic!("test bed: cannot start {name}: {e}"));
         STARTED.lock().unwrap().pids.push(child.id());
         // The Child handle is dropped on purpose: the process is owned by
         // `stop_everything`, which signals and reaps it by pid.
         std::mem::forget(child);
     }
+}
 
-    let bed = Bed { server, kubeconfig, ca_der: pki.ca_der, ca_pem: pki.ca_pem, admin_token };
-    bed.wait_until_ready(&dir);
-    bed
+#[derive(Clone, Copy)]
+enum Readiness {
+    /// kube-apiserver passes /readyz.
+    ApiServer,
+    /// The controller-manager has created the default ServiceAccount.
+    ControllerManager,
 }
 
 fn spawn_logged(name: &str, mut command: Command, dir: &Path) -> std::io::Result<Child> {
@@ -287,7 +316,6 @@ impl Bed {
         path.to_path_buf()
     }
 
-    /// A token for a ServiceAccount from the TokenRequest API.
     /// Creates a namespace that enforces the `restricted` Pod Security Standard.
     pub async fn create_restricted_namespace(&self, name: &str) {
         let namespace = serde_json::json!({
@@ -299,6 +327,7 @@ impl Bed {
             .unwrap();
     }
 
+    /// A token for a ServiceAccount from the TokenRequest API.
     pub async fn mint_token(&self, namespace: &str, name: &str) -> String {
         let accounts: Api<ServiceAccount> = Api::namespaced(self.client().await, namespace);
         let request = TokenRequest {
@@ -324,18 +353,18 @@ impl Bed {
         Client::try_from(config).expect("kube client for the test bed")
     }
 
-    /// Blocks until the bed serves. It runs on a thread of its own because
-    /// the first caller is usually inside a test's tokio runtime.
-    fn wait_until_ready(&self, dir: &Path) {
+    /// Blocks until the bed reaches `readiness`. It runs on a thread of its
+    /// own because the first caller is usually inside a test's tokio runtime.
+    fn wait_until(&self, dir: &Path, readiness: Readiness) {
         std::thread::scope(|scope| {
             scope
-                .spawn(|| self.wait_until_ready_on_this_thread(dir))
+                .spawn(|| self.wait_until_on_this_thread(dir, readiness))
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p))
         })
     }
 
-    fn wait_until_ready_on_this_thread(&self, dir: &Path) {
+    fn wait_until_on_this_thread(&self, dir: &Path, readiness: Readiness) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let client = self.client().await;
@@ -348,14 +377,19 @@ impl Bed {
                         panic!("test bed: {name} exited during start-up:\n{}", log_tail(dir, name));
                     }
                 }
-                // Ready means: the apiserver passes /readyz and the
-                // controller-manager has created the default ServiceAccount.
-                let ready = client
-                    .request_text(http::Request::get("/readyz").body(Vec::new()).unwrap())
-                    .await
-                    .is_ok_and(|body| body.trim() == "ok");
-                let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
-                if ready && accounts.get_opt("default").await.ok().flatten().is_some() {
+                let ready = match readiness {
+                    Readiness::ApiServer => client
+                        .request_text(http::Request::get("/readyz").body(Vec::new()).unwrap())
+                        .await
+                        .is_ok_and(|body| body.trim() == "ok"),
+                    Readiness::ControllerManager => Api::<ServiceAccount>::namespaced(client.clone(), "default")
+                        .get_opt("default")
+                        .await
+                        .ok()
+                        .flatten()
+                        .is_some(),
+                };
+                if ready {
                     return;
                 }
                 assert!(

@@ -88,18 +88,19 @@ pub fn bed() -> &'static Bed {
 }
 
 struct Started {
-    pids: Vec<u32>,
+    /// Each process with the name of its log, in start order.
+    processes: Vec<(u32, &'static str)>,
     dir: Option<PathBuf>,
 }
 
-static STARTED: Mutex<Started> = Mutex::new(Started { pids: Vec::new(), dir: None });
+static STARTED: Mutex<Started> = Mutex::new(Started { processes: Vec::new(), dir: None });
 
 extern "C" fn stop_everything() {
     let Ok(mut started) = STARTED.lock() else {
         return;
     };
     // Reverse order: the controller-manager and apiserver go before etcd.
-    for pid in started.pids.drain(..).rev() {
+    for (pid, _) in started.processes.drain(..).rev() {
         // SAFETY: plain syscalls on pids this module started.
         unsafe {
             libc::kill(pid as i32, libc::SIGTERM);
@@ -148,25 +149,24 @@ fn start() -> Bed {
     let etcd_url = format!("http://127.0.0.1:{etcd_port}");
     let etcd_peer = format!("http://127.0.0.1:{etcd_peer_port}");
     let d = |name: &str| dir.join(name).display().to_string();
-    let commands: Vec<(&'static str, Command)> = vec![
-        ("etcd", {
-            let mut c = Command::new(&etcd);
-            c.args([
-                "--name=bed",
-                &format!("--data-dir={}", d("etcd")),
-                &format!("--listen-client-urls={etcd_url}"),
-                &format!("--advertise-client-urls={etcd_url}"),
-                &format!("--listen-peer-urls={etcd_peer}"),
-                &format!("--initial-advertise-peer-urls={etcd_peer}"),
-                &format!("--initial-cluster=bed={etcd_peer}"),
-                "--unsafe-no-fsync=true",
-                "--log-level=warn",
-            ]);
-            c
-        }),
-        ("kube-apiserver", {
-            let mut c = Command::new(&apiserver);
-            c.args([
+    let etcd_command = {
+        let mut c = Command::new(&etcd);
+        c.args([
+            "--name=bed",
+            &format!("--data-dir={}", d("etcd")),
+            &format!("--listen-client-urls={etcd_url}"),
+            &format!("--advertise-client-urls={etcd_url}"),
+            &format!("--listen-peer-urls={etcd_peer}"),
+            &format!("--initial-advertise-peer-urls={etcd_peer}"),
+            &format!("--initial-cluster=bed={etcd_peer}"),
+            "--unsafe-no-fsync=true",
+            "--log-level=warn",
+        ]);
+        c
+    };
+    let apiserver_command = {
+        let mut c = Command::new(&apiserver);
+        c.args([
                 &format!("--etcd-servers={etcd_url}"),
                 "--bind-address=127.0.0.1",
                 "--advertise-address=127.0.0.1",
@@ -186,41 +186,36 @@ fn start() -> Bed {
                 "--profiling=false",
                 "--v=1",
             ]);
-            c
-        }),
-        ("kube-controller-manager", {
-            let mut c = Command::new(&controller_manager);
-            c.args([
-                &format!("--kubeconfig={}", kubeconfig.display()),
-                &format!("--authentication-kubeconfig={}", kubeconfig.display()),
-                &format!("--authorization-kubeconfig={}", kubeconfig.display()),
-                "--bind-address=127.0.0.1",
-                &format!("--secure-port={}", free_port()),
-                &format!("--cert-dir={}", d("controller-manager-certs")),
-                "--leader-elect=false",
-                &format!("--service-account-private-key-file={}", d("sa.key")),
-                &format!("--root-ca-file={}", d("ca.crt")),
-                "--use-service-account-credentials=false",
-                "--controllers=*",
-                "--profiling=false",
-                "--v=1",
-            ]);
-            c
-        }),
-    ];
+        c
+    };
+    let controller_manager_command = {
+        let mut c = Command::new(&controller_manager);
+        c.args([
+            &format!("--kubeconfig={}", kubeconfig.display()),
+            &format!("--authentication-kubeconfig={}", kubeconfig.display()),
+            &format!("--authorization-kubeconfig={}", kubeconfig.display()),
+            "--bind-address=127.0.0.1",
+            &format!("--secure-port={}", free_port()),
+            &format!("--cert-dir={}", d("controller-manager-certs")),
+            "--leader-elect=false",
+            &format!("--service-account-private-key-file={}", d("sa.key")),
+            &format!("--root-ca-file={}", d("ca.crt")),
+            "--use-service-account-credentials=false",
+            "--controllers=*",
+            "--profiling=false",
+            "--v=1",
+        ]);
+        c
+    };
 
     // The controller-manager exits at once if the apiserver does not answer
     // yet (a slow start on a busy machine), so it starts after /readyz.
-    let mut commands = commands.into_iter();
     let spawner = Spawner::new(dir.clone());
-    for (name, command) in commands.by_ref().take(2) {
-        spawner.spawn(name, command);
-    }
+    spawner.spawn("etcd", etcd_command);
+    spawner.spawn("kube-apiserver", apiserver_command);
     let bed = Bed { server, kubeconfig, ca_der: pki.ca_der, ca_pem: pki.ca_pem, admin_token };
     bed.wait_until(&dir, Readiness::ApiServer);
-    for (name, command) in commands {
-        spawner.spawn(name, command);
-    }
+    spawner.spawn("kube-controller-manager", controller_manager_command);
     bed.wait_until(&dir, Readiness::ControllerManager);
     bed
 }
@@ -258,14 +253,14 @@ impl Spawner {
             .recv()
             .expect("test bed thread died")
             .unwrap_or_else(|e| panic!("test bed: cannot start {name}: {e}"));
-        STARTED.lock().unwrap().pids.push(child.id());
+        STARTED.lock().unwrap().processes.push((child.id(), name));
         // The Child handle is dropped on purpose: the process is owned by
         // `stop_everything`, which signals and reaps it by pid.
         std::mem::forget(child);
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Readiness {
     /// kube-apiserver passes /readyz.
     ApiServer,
@@ -370,8 +365,8 @@ impl Bed {
             let client = self.client().await;
             let deadline = Instant::now() + Duration::from_secs(120);
             loop {
-                let pids = STARTED.lock().unwrap().pids.clone();
-                for (pid, name) in pids.iter().zip(["etcd", "kube-apiserver", "kube-controller-manager"]) {
+                let processes = STARTED.lock().unwrap().processes.clone();
+                for (pid, name) in &processes {
                     let mut status = 0;
                     if unsafe { libc::waitpid(*pid as i32, &mut status, libc::WNOHANG) } == *pid as i32 {
                         panic!("test bed: {name} exited during start-up:\n{}", log_tail(dir, name));
@@ -394,7 +389,7 @@ impl Bed {
                 }
                 assert!(
                     Instant::now() < deadline,
-                    "test bed not ready after 120 s\n--- kube-apiserver ---\n{}\n--- kube-controller-manager ---\n{}",
+                    "test bed not ready ({readiness:?}) after 120 s\n--- kube-apiserver ---\n{}\n--- kube-controller-manager ---\n{}",
                     log_tail(dir, "kube-apiserver"),
                     log_tail(dir, "kube-controller-manager")
                 );
